@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DeploymentsAppConfig(AppConfig):
+    name = "deployments_app"
+    verbose_name = "Deployments"

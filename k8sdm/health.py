@@ -1,0 +1,7 @@
+"""Liveness: the process answers."""
+
+from django.http import JsonResponse
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})

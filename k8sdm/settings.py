@@ -1,0 +1,217 @@
+"""k8sdm settings: one module, every knob an environment variable (django-environ).
+
+Local mode (K8SDM_ENV=local, the default) has safe defaults that match the local stack that
+`make run` starts (devstack/). Production differs only by environment variables; see
+docs/configuration.md. Any variable can also be given as a file: FOO_FILE=/run/secrets/foo.
+Code reads django.conf.settings, never os.environ.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.FileAwareEnv()
+
+K8SDM_ENV = env.str("K8SDM_ENV", default="local")
+if K8SDM_ENV not in ("local", "test", "production"):
+    raise ImproperlyConfigured(f"K8SDM_ENV must be local, test or production, not {K8SDM_ENV!r}")
+LOCAL = K8SDM_ENV in ("local", "test")
+
+# --- Django core -----------------------------------------------------------------------------
+
+if LOCAL:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-only-insecure-key-do-not-use-in-production")
+else:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+    if len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set to a random string of 50+ characters "
+            "when K8SDM_ENV=production"
+        )
+
+DEBUG = env.bool("DJANGO_DEBUG", default=K8SDM_ENV == "local")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if LOCAL else [])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "users_app",
+    "deployments_app",
+    "requests_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "k8sdm.urls"
+WSGI_APPLICATION = "k8sdm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:55432/k8sdm"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if LOCAL
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = LOCAL
+
+# --- Security (production) -------------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not LOCAL)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not LOCAL)
+CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not LOCAL)
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if LOCAL else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not LOCAL
+SECURE_HSTS_PRELOAD = not LOCAL
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- Logging ---------------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if LOCAL else "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "json": {"()": "k8sdm.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "kubernetes": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "nats": {"level": "WARNING"},
+    },
+}
+
+# --- REST API ----------------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "k8sdm API",
+    "DESCRIPTION": "Self-service Kubernetes deployments: ask for a Deployment to be created, updated or deleted; "
+    "follow the request; see what really runs.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# The trusted gateway in front of the API sets this header to the caller's id (and strips the
+# client's own copy). See README "Identity".
+K8SDM_USER_HEADER = env.str("K8SDM_USER_HEADER", default="X-User-Id")
+K8SDM_DEFAULT_NAMESPACE = env.str("K8SDM_DEFAULT_NAMESPACE", default="default")
+K8SDM_ALLOWED_NAMESPACES = env.list("K8SDM_ALLOWED_NAMESPACES", default=["default"])
+K8SDM_MAX_REPLICAS = env.int("K8SDM_MAX_REPLICAS", default=20)
+# Empty: any registry. Otherwise image references must start with one of these hosts.
+K8SDM_ALLOWED_REGISTRIES = env.list("K8SDM_ALLOWED_REGISTRIES", default=[])
+K8SDM_MAX_BODY_BYTES = env.int("K8SDM_MAX_BODY_BYTES", default=64 * 1024)
+K8SDM_RATE_LIMIT = env.str("K8SDM_RATE_LIMIT", default="600/min")
+K8SDM_PAGE_SIZE = env.int("K8SDM_PAGE_SIZE", default=50)
+K8SDM_MAX_PAGE_SIZE = env.int("K8SDM_MAX_PAGE_SIZE", default=200)
+
+# --- NATS JetStream ----------------------------------------------------------------------------
+
+NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:54222")
+K8SDM_NATS_CONNECT_TIMEOUT = env.float("K8SDM_NATS_CONNECT_TIMEOUT", default=2.0)
+K8SDM_STREAM = env.str("K8SDM_STREAM", default="K8SDM")
+K8SDM_SUBJECT_PREFIX = env.str("K8SDM_SUBJECT_PREFIX", default="k8sdm")
+
+# --- Worker ------------------------------------------------------------------------------------
+
+K8SDM_WORKER_BATCH = env.int("K8SDM_WORKER_BATCH", default=16)
+K8SDM_WORKER_CONCURRENCY = env.int("K8SDM_WORKER_CONCURRENCY", default=8)
+K8SDM_ACK_WAIT_SECONDS = env.float("K8SDM_ACK_WAIT_SECONDS", default=60.0)
+K8SDM_MAX_DELIVER = env.int("K8SDM_MAX_DELIVER", default=20)
+K8SDM_APPLY_MAX_ATTEMPTS = env.int("K8SDM_APPLY_MAX_ATTEMPTS", default=6)
+K8SDM_RETRY_BASE_SECONDS = env.float("K8SDM_RETRY_BASE_SECONDS", default=0.5)
+K8SDM_RETRY_MAX_SECONDS = env.float("K8SDM_RETRY_MAX_SECONDS", default=30.0)
+K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)
+K8SDM_OUTBOX_GRACE_SECONDS = env.float("K8SDM_OUTBOX_GRACE_SECONDS", default=2.0)
+K8SDM_WORKER_METRICS_PORT = env.int("K8SDM_WORKER_METRICS_PORT", default=9101)
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+# Empty: in-cluster config when running in a pod, else the default kubeconfig (~/.kube/config).
+K8SDM_KUBECONFIG = env.str("K8SDM_KUBECONFIG", default="")
+K8SDM_KUBE_CONTEXT = env.str("K8SDM_KUBE_CONTEXT", default="")
+K8SDM_K8S_TIMEOUT_SECONDS = env.float("K8SDM_K8S_TIMEOUT_SECONDS", default=10.0)
+
+# --- Watcher -----------------------------------------------------------------------------------
+
+# Empty: the allowed namespaces. "*": every namespace.
+K8SDM_WATCH_NAMESPACES = env.list("K8SDM_WATCH_NAMESPACES", default=[])
+K8SDM_WATCH_TIMEOUT_SECONDS = env.int("K8SDM_WATCH_TIMEOUT_SECONDS", default=60)
+K8SDM_RESYNC_SECONDS = env.float("K8SDM_RESYNC_SECONDS", default=300.0)
+K8SDM_WATCHER_METRICS_PORT = env.int("K8SDM_WATCHER_METRICS_PORT", default=9102)

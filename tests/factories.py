@@ -1,0 +1,51 @@
+"""factory-boy factories, one per model."""
+
+import hashlib
+import json
+
+import factory
+from factory.django import DjangoModelFactory
+
+from deployments_app.models import Deployment, DeploymentStatus
+from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
+from users_app.models import User
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+
+    user_external_id = factory.Sequence(lambda n: f"user-{n}@example.com")
+
+
+class DeploymentFactory(DjangoModelFactory):
+    class Meta:
+        model = Deployment
+
+    identifier = factory.Sequence(lambda n: f"app-{n}")
+    namespace = "default"
+    owner = factory.SubFactory(UserFactory)
+    status = DeploymentStatus.INITIATED
+    desired_config = factory.LazyAttribute(
+        lambda o: {"identifier": o.identifier, "namespace": o.namespace, "image": "nginx:1.27", "replicas": 1}
+    )
+
+
+def _hash(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class DeploymentRequestFactory(DjangoModelFactory):
+    class Meta:
+        model = DeploymentRequest
+
+    request_id = factory.Sequence(lambda n: f"req-{n}")
+    user = factory.SubFactory(UserFactory)
+    deployment = factory.SubFactory(DeploymentFactory, owner=factory.SelfAttribute("..user"))
+    identifier = factory.SelfAttribute("deployment.identifier")
+    namespace = factory.SelfAttribute("deployment.namespace")
+    action = RequestAction.CREATE
+    status = RequestStatus.CREATED
+    payload = factory.SelfAttribute("deployment.desired_config")
+    config = factory.SelfAttribute("deployment.desired_config")
+    payload_hash = factory.LazyAttribute(lambda o: _hash(o.payload))
