@@ -47,6 +47,8 @@ class DeploymentRequest(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True, help_text="outbox: when JetStream acked the publish")
+    # outbox: a relay that claimed this row to publish it; other relays skip it until then.
+    outbox_lease_until = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

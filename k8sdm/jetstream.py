@@ -1,0 +1,172 @@
+"""The NATS JetStream adapter: the only module that imports `nats`.
+
+Two faces:
+- async helpers (`connect`, `ensure_stream`, `publish`) for the worker and the watcher, which run
+  an asyncio loop;
+- `SyncPublisher`, for the WSGI api: one background thread per process owns an asyncio loop and
+  one NATS connection; `publish()` hands it a message and waits a short, bounded time for the
+  JetStream ack. A publish that fails or times out is not an error for the caller: the request
+  is committed and stays in the outbox until the relay publishes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from dataclasses import dataclass
+
+import nats
+from django.conf import settings
+from nats.errors import Error as NatsError
+from nats.js import api as js_api
+from nats.js.errors import Error as JetStreamError
+
+from requests_app import messages
+
+logger = logging.getLogger(__name__)
+
+PublishErrors = (NatsError, JetStreamError, asyncio.TimeoutError, OSError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    ok: bool
+    duplicate: bool = False
+    error: str = ""
+
+
+async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS":
+    """A connection that reconnects forever (the daemons outlive NATS restarts)."""
+
+    async def on_disconnect():
+        logger.warning("disconnected from NATS", extra={"client": name})
+
+    async def on_reconnect():
+        logger.info("reconnected to NATS", extra={"client": name})
+
+    async def on_error(exc):
+        logger.debug("NATS client error: %s", exc)
+
+    return await nats.connect(
+        url or settings.NATS_URL,
+        name=name,
+        connect_timeout=settings.K8SDM_NATS_CONNECT_TIMEOUT,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
+        **options,
+    )
+
+
+async def ensure_stream(js) -> None:
+    """Create or update the one stream (file storage, duplicate window for Nats-Msg-Id)."""
+    config = js_api.StreamConfig(
+        name=messages.stream_name(),
+        subjects=messages.stream_subjects(),
+        storage=js_api.StorageType.FILE,
+        retention=js_api.RetentionPolicy.LIMITS,
+        duplicate_window=120.0,
+        max_age=7 * 24 * 3600.0,
+    )
+    try:
+        await js.stream_info(config.name)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(config)
+            logger.info("created JetStream stream %s", config.name)
+            return
+        except nats.js.errors.BadRequestError:
+            pass  # another process created it first
+    await js.update_stream(config)
+
+
+async def publish(js, *, subject: str, payload: bytes, msg_id: str, timeout: float = 2.0) -> PublishResult:
+    try:
+        ack = await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+    except PublishErrors as exc:
+        return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+    return PublishResult(ok=True, duplicate=bool(getattr(ack, "duplicate", False)))
+
+
+class SyncPublisher:
+    """A per-process NATS publisher for synchronous code (the api)."""
+
+    def __init__(self, *, name: str = "k8sdm-api"):
+        self.name = name
+        self._loop = asyncio.new_event_loop()
+        self._nc = None
+        self._js = None
+        self._stream_ready = False
+        self._connecting: asyncio.Future | None = None
+        self._thread = threading.Thread(target=self._loop.run_forever, name="nats-publisher", daemon=True)
+        self._thread.start()
+
+    async def _ensure(self):
+        if self._nc is not None and self._nc.is_connected:
+            return self._js
+        if self._nc is None:
+            # First use: connect once, then let the client reconnect on its own in the background.
+            self._nc = await connect(name=self.name)
+            self._js = self._nc.jetstream()
+        if not self._nc.is_connected:
+            raise ConnectionError("NATS is not connected (reconnecting)")
+        return self._js
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str, timeout: float) -> PublishResult:
+        try:
+            js = await self._ensure()
+        except PublishErrors as exc:
+            return PublishResult(ok=False, error=f"cannot reach NATS: {type(exc).__name__}: {exc}")
+        result = await publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
+        if not result.ok and not self._stream_ready and "no response" in result.error.lower():
+            # No stream yet (the worker has not started): create it and try once more.
+            try:
+                await ensure_stream(js)
+                self._stream_ready = True
+            except PublishErrors as exc:
+                return PublishResult(ok=False, error=f"cannot create stream: {exc}")
+            result = await publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
+        return result
+
+    def publish(self, *, subject: str, payload: bytes, msg_id: str, timeout: float = 1.0) -> PublishResult:
+        future = asyncio.run_coroutine_threadsafe(self._publish(subject, payload, msg_id, timeout), self._loop)
+        try:
+            return future.result(timeout + settings.K8SDM_NATS_CONNECT_TIMEOUT + 0.5)
+        except Exception as exc:  # noqa: BLE001 - the outbox relay retries; never fail the caller
+            future.cancel()
+            return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+    def ping(self, timeout: float = 1.0) -> str:
+        """'' when NATS answers a round trip, else the reason."""
+
+        async def _ping():
+            await self._ensure()
+            await self._nc.flush(timeout=timeout)
+
+        future = asyncio.run_coroutine_threadsafe(_ping(), self._loop)
+        try:
+            future.result(timeout + settings.K8SDM_NATS_CONNECT_TIMEOUT + 0.5)
+            return ""
+        except Exception as exc:  # noqa: BLE001
+            future.cancel()
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_publisher: SyncPublisher | None = None
+_publisher_pid: int | None = None
+_publisher_lock = threading.Lock()
+
+
+def sync_publisher() -> SyncPublisher:
+    """The process's publisher; a forked child (gunicorn worker) gets its own."""
+    global _publisher, _publisher_pid
+    with _publisher_lock:
+        if _publisher is None or _publisher_pid != os.getpid():
+            _publisher = SyncPublisher()
+            _publisher_pid = os.getpid()
+        return _publisher

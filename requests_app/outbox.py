@@ -1,0 +1,94 @@
+"""The transactional outbox: a request committed in Postgres is published to JetStream, always.
+
+The API writes a request with `published_at = NULL` in the same transaction as the rest of its
+changes and asks for a publish right after commit (`publish_after_commit`, the fast path). If that
+publish fails (NATS down, process killed between commit and publish) the row stays pending, and
+the relay in every `runworker` (`relay_once`) picks it up: it claims a batch with
+`FOR UPDATE SKIP LOCKED` plus a short lease (so several relays never publish the same row at once
+and no transaction is held open across the network call), publishes each with
+`Nats-Msg-Id = request/<pk>` (a re-publish inside JetStream's duplicate window is dropped), and
+stamps `published_at` on the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from requests_app.messages import ApplyRequest
+from requests_app.models import DeploymentRequest
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30
+
+
+def message_for(request: DeploymentRequest) -> ApplyRequest:
+    return ApplyRequest(request_pk=request.pk, identifier=request.identifier, correlation_id=request.correlation_id)
+
+
+def mark_published(pks: list[int]) -> int:
+    if not pks:
+        return 0
+    return DeploymentRequest.objects.filter(pk__in=pks, published_at__isnull=True).update(
+        published_at=timezone.now(), outbox_lease_until=None
+    )
+
+
+def publish_now(message: ApplyRequest) -> bool:
+    """Publish one request from synchronous code; True when JetStream acknowledged it."""
+    from k8sdm.jetstream import sync_publisher
+
+    result = sync_publisher().publish(subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id)
+    if result.ok:
+        mark_published([message.request_pk])
+        return True
+    logger.warning(
+        "publish of request %s deferred to the outbox relay: %s",
+        message.request_pk,
+        result.error,
+        extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
+    )
+    return False
+
+
+def publish_after_commit(request: DeploymentRequest) -> None:
+    """Call inside the transaction that created `request`: publishes once it has committed."""
+    message = message_for(request)
+    transaction.on_commit(lambda: publish_now(message))
+
+
+def claim_pending(*, limit: int = 200, grace_seconds: float | None = None) -> list[ApplyRequest]:
+    """Claim up to `limit` unpublished requests older than the grace period (the API's own
+    on_commit publish gets that long first). Commits at once; the lease keeps other relays off."""
+    grace = settings.K8SDM_OUTBOX_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    now = timezone.now()
+    table = DeploymentRequest._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET outbox_lease_until = %s
+            WHERE id IN (
+                SELECT id FROM {table}
+                WHERE published_at IS NULL
+                  AND created_at <= %s
+                  AND (outbox_lease_until IS NULL OR outbox_lease_until < %s)
+                ORDER BY id
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, identifier, correlation_id
+            """,
+            [now + timedelta(seconds=LEASE_SECONDS), now - timedelta(seconds=grace), now, limit],
+        )
+        rows = cursor.fetchall()
+    rows.sort()
+    return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in rows]
+
+
+def backlog() -> int:
+    return DeploymentRequest.objects.filter(published_at__isnull=True).count()
