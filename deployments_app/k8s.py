@@ -1,0 +1,312 @@
+"""The Kubernetes adapter: the ONLY module that imports `kubernetes`.
+
+It speaks plain dicts (the JSON the API server sends) rather than the client's generated models:
+cheaper, and what callers compare and store anyway. Every failure leaves as a `K8sError` that says
+whether it is worth retrying (connection errors, timeouts, 429, 5xx) and carries the server's
+`reason`, message and any `Retry-After`.
+
+What k8sdm writes (DESIGN section 7): an apps/v1 Deployment named `identifier`, labelled
+app.kubernetes.io/name, app.kubernetes.io/managed-by=k8s-deployment-manager and an owner label,
+annotated with the id of the last request applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+import urllib3
+from django.conf import settings
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+from prometheus_client import Counter, Histogram
+
+logger = logging.getLogger(__name__)
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "k8s-deployment-manager"
+NAME_LABEL = "app.kubernetes.io/name"
+OWNER_LABEL = "k8sdm.io/owner"
+OWNER_ANNOTATION = "k8sdm.io/owner"
+REQUEST_ANNOTATION = "k8sdm.io/last-request"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+CONTAINER_NAME = "app"
+
+K8S_CALL_SECONDS = Histogram(
+    "k8sdm_k8s_call_seconds", "Latency of Kubernetes API calls", ["verb"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+K8S_CALL_ERRORS = Counter("k8sdm_k8s_call_errors_total", "Failed Kubernetes API calls", ["verb", "code"])
+
+
+@dataclass
+class K8sError(Exception):
+    """A failed call. `status` 0 means no HTTP answer (connection refused, timeout)."""
+
+    status: int
+    reason: str
+    message: str
+    retry_after: float | None = None
+
+    def __str__(self) -> str:
+        code = f"{self.status} {self.reason}" if self.status else self.reason
+        return f"Kubernetes API: {code}: {self.message}"
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 0 or self.status == 429 or self.status >= 500
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def already_exists(self) -> bool:
+        return self.status == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409 and self.reason != "AlreadyExists"
+
+
+def _from_api_exception(exc: ApiException) -> K8sError:
+    reason, message = exc.reason or "", exc.body or ""
+    try:
+        status_body = json.loads(exc.body or "")
+        reason = status_body.get("reason") or reason
+        message = status_body.get("message") or message
+    except (TypeError, ValueError):
+        pass
+    retry_after = None
+    headers = exc.headers or {}
+    if headers.get("Retry-After"):
+        try:
+            retry_after = float(headers["Retry-After"])
+        except ValueError:
+            pass
+    return K8sError(status=int(exc.status or 0), reason=reason, message=str(message)[:2000], retry_after=retry_after)
+
+
+_client_lock = threading.Lock()
+_api_client: client.ApiClient | None = None
+
+
+def api_client() -> client.ApiClient:
+    """One client per process, configured from K8SDM_KUBECONFIG, in-cluster config or ~/.kube/config."""
+    global _api_client
+    with _client_lock:
+        if _api_client is None:
+            configuration = client.Configuration()
+            if settings.K8SDM_KUBECONFIG:
+                config.load_kube_config(
+                    config_file=settings.K8SDM_KUBECONFIG,
+                    context=settings.K8SDM_KUBE_CONTEXT or None,
+                    client_configuration=configuration,
+                )
+            else:
+                try:
+                    config.load_incluster_config(client_configuration=configuration)
+                except config.ConfigException:
+                    config.load_kube_config(
+                        context=settings.K8SDM_KUBE_CONTEXT or None, client_configuration=configuration
+                    )
+            configuration.retries = False  # we retry, with backoff and Retry-After
+            configuration.connection_pool_maxsize = max(16, settings.K8SDM_WORKER_CONCURRENCY * 2)
+            _api_client = client.ApiClient(configuration)
+        return _api_client
+
+
+def reset_api_client() -> None:
+    global _api_client
+    with _client_lock:
+        _api_client = None
+
+
+def _timeout():
+    return (min(3.0, settings.K8SDM_K8S_TIMEOUT_SECONDS), settings.K8SDM_K8S_TIMEOUT_SECONDS)
+
+
+def _call(verb: str, fn, *args, **kwargs) -> dict | None:
+    started = time.perf_counter()
+    try:
+        response = fn(*args, _preload_content=False, _request_timeout=_timeout(), **kwargs)
+        data = response.data
+        return json.loads(data) if data else None
+    except ApiException as exc:
+        error = _from_api_exception(exc)
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        error = K8sError(status=0, reason=type(exc).__name__, message=str(exc)[:500])
+    finally:
+        K8S_CALL_SECONDS.labels(verb).observe(time.perf_counter() - started)
+    K8S_CALL_ERRORS.labels(verb, str(error.status)).inc()
+    raise error
+
+
+def apps() -> client.AppsV1Api:
+    return client.AppsV1Api(api_client())
+
+
+def get_deployment(namespace: str, name: str) -> dict | None:
+    """The live object, or None if it does not exist."""
+    try:
+        return _call("get", apps().read_namespaced_deployment, name, namespace)
+    except K8sError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def create_deployment(body: dict) -> dict:
+    return _call("create", apps().create_namespaced_deployment, body["metadata"]["namespace"], body)
+
+
+def replace_deployment(body: dict) -> dict:
+    meta = body["metadata"]
+    return _call("update", apps().replace_namespaced_deployment, meta["name"], meta["namespace"], body)
+
+
+def delete_deployment(namespace: str, name: str) -> None:
+    _call("delete", apps().delete_namespaced_deployment, name, namespace, propagation_policy="Background")
+
+
+def list_deployments(*, namespace: str | None, label_selector: str, resource_version: str | None = None) -> dict:
+    """A DeploymentList as a dict (items, metadata.resourceVersion)."""
+    kwargs = {"label_selector": label_selector}
+    if resource_version:
+        kwargs["resource_version"] = resource_version
+    if namespace:
+        return _call("list", apps().list_namespaced_deployment, namespace, **kwargs)
+    return _call("list", apps().list_deployment_for_all_namespaces, **kwargs)
+
+
+# --- building the object k8sdm writes ---------------------------------------------------------------
+
+_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def owner_label_value(user_external_id: str) -> str:
+    value = _LABEL_VALUE_BAD.sub("_", user_external_id)[:63]
+    return value.strip("._-") or "unknown"
+
+
+def _container(cfg: dict) -> dict:
+    container: dict = {"name": CONTAINER_NAME, "image": cfg["image"]}
+    if cfg.get("command"):
+        container["command"] = list(cfg["command"])
+    if cfg.get("args"):
+        container["args"] = list(cfg["args"])
+    if cfg.get("env"):
+        container["env"] = [{"name": e["name"], "value": str(e.get("value", ""))} for e in cfg["env"]]
+    if cfg.get("ports"):
+        container["ports"] = [
+            {k: v for k, v in (("name", p.get("name")), ("containerPort", p["container_port"]),
+                               ("protocol", p.get("protocol") or "TCP")) if v}
+            for p in cfg["ports"]
+        ]
+    if cfg.get("resources"):
+        container["resources"] = {k: dict(v) for k, v in cfg["resources"].items() if v}
+    return container
+
+
+def managed_labels(cfg: dict, owner: str) -> dict:
+    return {
+        **(cfg.get("labels") or {}),
+        NAME_LABEL: cfg["identifier"],
+        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+        OWNER_LABEL: owner_label_value(owner),
+    }
+
+
+def build_deployment(cfg: dict, *, owner: str, request_pk: int) -> dict:
+    """The whole apps/v1 Deployment for a validated config (see deployments_app/validators.py)."""
+    labels = managed_labels(cfg, owner)
+    annotations = {
+        **(cfg.get("annotations") or {}),
+        OWNER_ANNOTATION: owner,
+        REQUEST_ANNOTATION: str(request_pk),
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": cfg["identifier"],
+            "namespace": cfg["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+        },
+        "spec": {
+            "replicas": int(cfg.get("replicas", 1)),
+            "selector": {"matchLabels": {NAME_LABEL: cfg["identifier"]}},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [_container(cfg)]},
+            },
+        },
+    }
+
+
+def apply_config_to_live(live: dict, cfg: dict, *, owner: str, request_pk: int) -> dict:
+    """The live object with k8sdm's desired state laid over it, for a PUT that keeps the
+    resourceVersion (optimistic concurrency), the selector and anything others added."""
+    desired = build_deployment(cfg, owner=owner, request_pk=request_pk)
+    body = dict(live)
+    body.pop("status", None)
+    meta = dict(live.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), **desired["metadata"]["labels"]}
+    meta["annotations"] = {**(meta.get("annotations") or {}), **desired["metadata"]["annotations"]}
+    body["metadata"] = meta
+    spec = dict(live.get("spec") or {})
+    spec["replicas"] = desired["spec"]["replicas"]
+    template = dict(spec.get("template") or {})
+    template["metadata"] = {
+        **(template.get("metadata") or {}),
+        "labels": {**((template.get("metadata") or {}).get("labels") or {}), **desired["metadata"]["labels"]},
+    }
+    pod_spec = dict(template.get("spec") or {})
+    pod_spec["containers"] = desired["spec"]["template"]["spec"]["containers"]
+    template["spec"] = pod_spec
+    spec["template"] = template
+    body["spec"] = spec
+    return body
+
+
+def is_managed(obj: dict) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def last_request_of(obj: dict) -> str:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(REQUEST_ANNOTATION, "")
+
+
+# --- watching (for the watcher) ------------------------------------------------------------------
+
+
+def watch_deployments(*, namespace: str | None, resource_version: str, timeout_seconds: int, read_timeout: float):
+    """Yield raw watch events ({'type', 'object': dict}) of managed Deployments from a resourceVersion.
+
+    Bookmarks included. Raises K8sError(410, 'Expired') when the resourceVersion is too old."""
+    w = watch.Watch()
+    api = apps()
+    fn, args = (api.list_namespaced_deployment, (namespace,)) if namespace else (
+        api.list_deployment_for_all_namespaces, ())
+    try:
+        for event in w.stream(
+            fn,
+            *args,
+            label_selector=MANAGED_SELECTOR,
+            resource_version=resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=timeout_seconds,
+            _request_timeout=(min(3.0, read_timeout), read_timeout),
+        ):
+            yield {"type": event["type"], "object": event.get("raw_object") or {}}
+    except ApiException as exc:
+        raise _from_api_exception(exc) from None
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        raise K8sError(status=0, reason=type(exc).__name__, message=str(exc)[:500]) from None
+    finally:
+        w.stop()

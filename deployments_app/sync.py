@@ -1,0 +1,196 @@
+"""Mirror the live Deployment into its row: the worker's half of "Kubernetes is the source of truth".
+
+`deployment_sync` is level-triggered and idempotent: it is given the live object as read from the
+API server a moment ago (None when it is gone), derives status, health, counts and drift from it,
+and writes the row only when something changed. It never creates rows: a Deployment k8sdm was not
+asked for (no row) is not ours to record.
+
+Status (DESIGN section 3): INITIATED until the cluster has it; CREATED when it exists and its last
+spec change has rolled out (or it is on its first rollout); UPDATING while a later spec change
+rolls out (generation > observedGeneration, or updated/available replicas below the desired
+count); DELETED when it is gone. Health follows the Deployment's own conditions.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+
+logger = logging.getLogger(__name__)
+
+# Compared between desired_config and the live spec to show drift.
+DRIFT_FIELDS = ("image", "replicas", "command", "args", "env", "ports", "resources")
+_MANAGED_ANNOTATION_PREFIXES = ("k8sdm.io/", "deployment.kubernetes.io/", "kubectl.kubernetes.io/")
+
+
+def _condition(conditions: list[dict], ctype: str) -> dict:
+    for cond in conditions:
+        if cond.get("type") == ctype:
+            return cond
+    return {}
+
+
+def health_of(live: dict) -> str:
+    spec, status = live.get("spec") or {}, live.get("status") or {}
+    conditions = status.get("conditions") or []
+    progressing = _condition(conditions, "Progressing")
+    if progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded":
+        return DeploymentHealth.DEGRADED
+    if _condition(conditions, "ReplicaFailure").get("status") == "True":
+        return DeploymentHealth.DEGRADED
+    desired = spec.get("replicas", 1)
+    generation = (live.get("metadata") or {}).get("generation")
+    if (
+        status.get("observedGeneration") == generation
+        and status.get("updatedReplicas", 0) == desired
+        and status.get("availableReplicas", 0) == desired
+        and status.get("replicas", 0) == desired
+    ):
+        return DeploymentHealth.HEALTHY
+    return DeploymentHealth.PROGRESSING
+
+
+def status_of(live: dict) -> str:
+    spec, status = live.get("spec") or {}, live.get("status") or {}
+    generation = (live.get("metadata") or {}).get("generation") or 1
+    observed = status.get("observedGeneration") or 0
+    desired = spec.get("replicas", 1)
+    rolling = observed < generation or min(status.get("updatedReplicas", 0), status.get("availableReplicas", 0)) < desired
+    # generation 1 is the first rollout: the Deployment is CREATED, just not healthy yet.
+    if generation > 1 and rolling:
+        return DeploymentStatus.UPDATING
+    return DeploymentStatus.CREATED
+
+
+def observed_spec_of(live: dict) -> dict:
+    meta, spec = live.get("metadata") or {}, live.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+    main = containers[0]
+    observed = {
+        "image": main.get("image", ""),
+        "replicas": spec.get("replicas", 1),
+        "command": main.get("command") or [],
+        "args": main.get("args") or [],
+        "env": [{"name": e.get("name"), "value": e.get("value", "")} for e in main.get("env") or []],
+        "ports": [
+            {"name": p.get("name") or "", "container_port": p.get("containerPort"), "protocol": p.get("protocol") or "TCP"}
+            for p in main.get("ports") or []
+        ],
+        "resources": {k: v for k, v in (main.get("resources") or {}).items() if v},
+        "labels": dict(meta.get("labels") or {}),
+        "annotations": {
+            k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith(_MANAGED_ANNOTATION_PREFIXES)
+        },
+    }
+    if len(containers) > 1:
+        observed["extra_containers"] = [c.get("name") for c in containers[1:]]
+    return observed
+
+
+def _normalise_desired(desired: dict) -> dict:
+    return {
+        "image": desired.get("image", ""),
+        "replicas": desired.get("replicas", 1),
+        "command": desired.get("command") or [],
+        "args": desired.get("args") or [],
+        "env": [{"name": e.get("name"), "value": str(e.get("value", ""))} for e in desired.get("env") or []],
+        "ports": [
+            {"name": p.get("name") or "", "container_port": p.get("container_port"), "protocol": p.get("protocol") or "TCP"}
+            for p in desired.get("ports") or []
+        ],
+        "resources": {k: v for k, v in (desired.get("resources") or {}).items() if v},
+    }
+
+
+def drift_of(desired: dict, observed: dict) -> dict:
+    """{field: {"desired": ..., "live": ...}} for each field where the cluster differs."""
+    want = _normalise_desired(desired)
+    return {
+        name: {"desired": want[name], "live": observed.get(name)}
+        for name in DRIFT_FIELDS
+        if want[name] != observed.get(name)
+    }
+
+
+def _rv_newer_or_equal(new: str, old: str) -> bool:
+    """resourceVersions are opaque, but etcd's (and the emulator's) are integers: use that to
+    refuse writing an older read over a newer one; compare nothing if they are not integers."""
+    try:
+        return int(new) >= int(old)
+    except (TypeError, ValueError):
+        return True
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    changed: bool
+    status: str | None = None
+    reason: str = ""
+
+
+@transaction.atomic
+def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending_requests: bool | None = None) -> SyncResult:
+    """Write what the cluster says about namespace/name into its row, if it has one."""
+    row = Deployment.objects.select_for_update().filter(identifier=name, namespace=namespace).first()
+    if row is None:
+        return SyncResult(changed=False, reason="not managed by k8sdm (no row)")
+    now = timezone.now()
+    if live is None:
+        if row.status in (DeploymentStatus.DELETED, DeploymentStatus.INITIATED):
+            # INITIATED: accepted but not applied yet, so absence is expected.
+            return SyncResult(changed=False, status=row.status, reason="absent, as expected")
+        row.status = DeploymentStatus.DELETED
+        row.health = DeploymentHealth.UNKNOWN
+        row.ready_replicas = row.updated_replicas = row.available_replicas = 0
+        row.drift = {}
+        row.last_synced_at = now
+        row.save()
+        logger.info("deployment %s/%s is gone from the cluster: DELETED", namespace, name)
+        return SyncResult(changed=True, status=row.status)
+
+    meta, status = live.get("metadata") or {}, live.get("status") or {}
+    rv = meta.get("resourceVersion", "")
+    if row.resource_version and row.uid == meta.get("uid") and not _rv_newer_or_equal(rv, row.resource_version):
+        return SyncResult(changed=False, status=row.status, reason="older than what is stored")
+    if has_pending_requests is None:
+        has_pending_requests = row.requests.filter(status="CREATED").exists()
+    observed = observed_spec_of(live)
+    fields = {
+        "status": status_of(live),
+        "health": health_of(live),
+        "observed_spec": observed,
+        "image": observed["image"][:512],
+        "replicas": observed["replicas"],
+        "ready_replicas": status.get("readyReplicas", 0),
+        "updated_replicas": status.get("updatedReplicas", 0),
+        "available_replicas": status.get("availableReplicas", 0),
+        "generation": meta.get("generation"),
+        "observed_generation": status.get("observedGeneration"),
+        "conditions": status.get("conditions") or [],
+        "resource_version": rv,
+        "uid": meta.get("uid", ""),
+        # A pending request explains any difference; drift is what remains once none is left.
+        "drift": {} if has_pending_requests else drift_of(row.desired_config, observed),
+    }
+    changed = [key for key, value in fields.items() if getattr(row, key) != value]
+    if not changed:
+        return SyncResult(changed=False, status=row.status, reason="unchanged")
+    if "drift" in changed and fields["drift"]:
+        logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]), extra={"drift": fields["drift"]})
+    for key, value in fields.items():
+        setattr(row, key, value)
+    row.last_synced_at = now
+    row.save()
+    return SyncResult(changed=True, status=row.status)
+
+
+def deployment_mark_gone(*, deployment_id: int) -> None:
+    """After a failed CREATE, the Deployment never existed: free the identifier."""
+    Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.INITIATED).update(
+        status=DeploymentStatus.DELETED, health=DeploymentHealth.UNKNOWN, last_synced_at=timezone.now()
+    )

@@ -1,0 +1,14 @@
+"""Prometheus metrics of the worker (exposed on K8SDM_WORKER_METRICS_PORT)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+APPLIED = Counter("k8sdm_requests_applied_total", "Deployment requests applied", ["action", "outcome"])
+APPLY_SECONDS = Histogram(
+    "k8sdm_request_apply_seconds", "Time to apply one request (including retries)", ["action"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+RETRIES = Counter("k8sdm_request_retries_total", "Retries while applying requests", ["kind"])
+MESSAGES = Counter("k8sdm_worker_messages_total", "JetStream messages handled", ["consumer", "outcome"])
+OUTBOX_BACKLOG = Gauge("k8sdm_outbox_backlog", "Requests committed but not yet acknowledged by JetStream")
+OUTBOX_PUBLISHED = Counter("k8sdm_outbox_published_total", "Requests published by the outbox relay")
+SYNCS = Counter("k8sdm_deployment_syncs_total", "Deployment rows synced from the cluster", ["changed"])

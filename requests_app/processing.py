@@ -1,0 +1,282 @@
+"""Applying deployment requests to Kubernetes: the worker's services.
+
+Contract:
+- The request row in Postgres is the record of truth; a message only says "look at request N".
+  A finished request is skipped, so redelivery (at-least-once) is harmless.
+- Requests of one deployment are applied one at a time and in acceptance order: the caller holds
+  a per-deployment Postgres advisory lock (session level, so no transaction stays open across the
+  Kubernetes call, and a killed worker's lock dies with its connection) and drains every older
+  pending request of that deployment before the one it was asked for.
+- Kubernetes errors (DESIGN 6.4): AlreadyExists on a Deployment this request created is success;
+  Conflict re-reads and retries; NotFound on delete is success; 400/403/422 fail at once with the
+  server's message; connection errors, timeouts, 429 and 5xx are retried with exponential backoff
+  honouring Retry-After, then fail after K8SDM_APPLY_MAX_ATTEMPTS (attempts are counted in the row,
+  so the bound holds across crashes).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from deployments_app import k8s
+from deployments_app.sync import deployment_mark_gone, deployment_sync
+from requests_app import metrics
+from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
+
+logger = logging.getLogger(__name__)
+
+LOCK_CLASS = 0x6B38  # advisory lock namespace ("k8") for per-deployment locks
+MAX_CONFLICT_RETRIES = 5
+
+
+class Outcome(enum.Enum):
+    ACK = "ack"  # done (or nothing to do)
+    NAK = "nak"  # try again later
+    TERM = "term"  # can never succeed
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    delay: float = 0.0
+    reason: str = ""
+
+
+class Stopping(Exception):
+    """The daemon is shutting down: leave the request pending for the next delivery."""
+
+
+# --- the per-deployment lock -----------------------------------------------------------------
+
+
+def _try_lock(deployment_id: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, deployment_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(deployment_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, deployment_id])
+
+
+def acquire_deployment_lock(deployment_id: int, *, wait: float, stop: threading.Event | None = None,
+                            heartbeat=None) -> bool:
+    deadline = time.monotonic() + wait
+    delay = 0.01
+    while True:
+        if _try_lock(deployment_id):
+            return True
+        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+            return False
+        if heartbeat:
+            heartbeat()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+# --- applying one request ----------------------------------------------------------------------
+
+
+def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_version: str = "") -> bool:
+    updated = DeploymentRequest.objects.filter(pk=req.pk, status=RequestStatus.CREATED).update(
+        status=status, error=error[:4000], resource_version=resource_version, finished_at=timezone.now()
+    )
+    req.status, req.error, req.resource_version = status, error, resource_version
+    return updated == 1
+
+
+def _sync_from(req: DeploymentRequest, live: dict | None) -> None:
+    deployment_sync(namespace=req.namespace, name=req.identifier, live=live)
+
+
+def _backoff(attempt: int, retry_after: float | None) -> float:
+    base = settings.K8SDM_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
+    delay = min(settings.K8SDM_RETRY_MAX_SECONDS, base) * random.uniform(0.8, 1.2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.K8SDM_RETRY_MAX_SECONDS))
+    return delay
+
+
+def _apply_create(req: DeploymentRequest, owner: str) -> dict:
+    body = k8s.build_deployment(req.config, owner=owner, request_pk=req.pk)
+    try:
+        return k8s.create_deployment(body)
+    except k8s.K8sError as exc:
+        if not exc.already_exists:
+            raise
+        live = k8s.get_deployment(req.namespace, req.identifier)
+        if live is not None and k8s.is_managed(live) and k8s.last_request_of(live) == str(req.pk):
+            # Our own create from an earlier attempt (the worker died before recording it).
+            return live
+        raise k8s.K8sError(
+            status=409,
+            reason="AlreadyExists",
+            message=f"a Deployment {req.namespace}/{req.identifier} already exists in the cluster and was not "
+            f"created by this request ({exc.message})",
+        ) from None
+
+
+def _apply_update(req: DeploymentRequest, owner: str) -> dict:
+    for _ in range(MAX_CONFLICT_RETRIES):
+        live = k8s.get_deployment(req.namespace, req.identifier)
+        if live is None:
+            raise k8s.K8sError(
+                status=404, reason="NotFound",
+                message=f"Deployment {req.namespace}/{req.identifier} does not exist in the cluster",
+            )
+        body = k8s.apply_config_to_live(live, req.config, owner=owner, request_pk=req.pk)
+        try:
+            return k8s.replace_deployment(body)
+        except k8s.K8sError as exc:
+            if not exc.conflict:
+                raise
+            metrics.RETRIES.labels("conflict").inc()
+            logger.info("conflict updating %s/%s: re-reading", req.namespace, req.identifier)
+    raise k8s.K8sError(status=409, reason="Conflict",
+                       message=f"gave up after {MAX_CONFLICT_RETRIES} conflicting concurrent changes")
+
+
+def _apply_delete(req: DeploymentRequest) -> None:
+    try:
+        k8s.delete_deployment(req.namespace, req.identifier)
+    except k8s.K8sError as exc:
+        if not exc.not_found:  # already gone is what we wanted
+            raise
+
+
+def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None, heartbeat=None) -> str:
+    """Apply one pending request (the caller holds its deployment's lock); returns the final status."""
+    owner = req.user.user_external_id
+    started = time.perf_counter()
+    while True:
+        DeploymentRequest.objects.filter(pk=req.pk).update(
+            attempts=F("attempts") + 1, started_at=timezone.now()
+        )
+        req.attempts += 1
+        try:
+            if req.action == RequestAction.CREATE:
+                live = _apply_create(req, owner)
+            elif req.action == RequestAction.UPDATE:
+                live = _apply_update(req, owner)
+            else:
+                _apply_delete(req)
+                live = None
+        except k8s.K8sError as exc:
+            if exc.transient and req.attempts < settings.K8SDM_APPLY_MAX_ATTEMPTS:
+                delay = _backoff(req.attempts, exc.retry_after)
+                metrics.RETRIES.labels("transient").inc()
+                logger.warning(
+                    "request %s (%s %s) attempt %d failed: %s; retrying in %.2fs",
+                    req.request_id, req.action, req.identifier, req.attempts, exc, delay,
+                    extra={"correlation_id": req.correlation_id},
+                )
+                _sleep(delay, stop, heartbeat)
+                continue
+            if exc.transient:
+                error = f"gave up after {req.attempts} attempts; last error: {exc}"
+            else:
+                error = str(exc)
+            _finish(req, status=RequestStatus.FAILURE, error=error)
+            if req.action == RequestAction.CREATE:
+                deployment_mark_gone(deployment_id=req.deployment_id)
+            _log_result(req, started)
+            return req.status
+        rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
+        with transaction.atomic():
+            _finish(req, status=RequestStatus.SUCCESS, resource_version=rv)
+            _sync_from(req, live)
+        _log_result(req, started)
+        return req.status
+
+
+def _sleep(delay: float, stop: threading.Event | None, heartbeat) -> None:
+    deadline = time.monotonic() + delay
+    while (remaining := deadline - time.monotonic()) > 0:
+        if stop is not None and stop.is_set():
+            raise Stopping()
+        if heartbeat:
+            heartbeat()
+        time.sleep(min(remaining, 1.0))
+
+
+def _log_result(req: DeploymentRequest, started: float) -> None:
+    duration = time.perf_counter() - started
+    metrics.APPLIED.labels(req.action, req.status).inc()
+    metrics.APPLY_SECONDS.labels(req.action).observe(duration)
+    logger.info(
+        "applied request %s: %s %s/%s -> %s in %.1f ms%s",
+        req.request_id, req.action, req.namespace, req.identifier, req.status, duration * 1000,
+        f" ({req.error})" if req.error else "",
+        extra={
+            "request_id": req.request_id,
+            "request_pk": req.pk,
+            "identifier": req.identifier,
+            "action": req.action,
+            "outcome": req.status,
+            "duration_ms": round(duration * 1000, 1),
+            "attempts": req.attempts,
+            "correlation_id": req.correlation_id,
+        },
+    )
+
+
+# --- handling a message ---------------------------------------------------------------------------
+
+
+def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
+    """Handle an ApplyRequest message: apply that request, and every older pending request of
+    its deployment first. Safe to call any number of times for the same request."""
+    try:
+        req = DeploymentRequest.objects.only("id", "status", "deployment_id").get(pk=request_pk)
+    except DeploymentRequest.DoesNotExist:
+        return Decision(Outcome.TERM, reason=f"request {request_pk} does not exist")
+    if req.is_finished:
+        return Decision(Outcome.ACK, reason="already finished")
+    deployment_id = req.deployment_id
+    if not acquire_deployment_lock(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
+        # Another worker is applying this deployment's requests (ours included, in order).
+        return Decision(Outcome.NAK, delay=0.5, reason="deployment busy in another worker")
+    try:
+        while True:
+            pending = (
+                DeploymentRequest.objects.select_related("user")
+                .filter(deployment_id=deployment_id, status=RequestStatus.CREATED, pk__lte=request_pk)
+                .order_by("pk")
+                .first()
+            )
+            if pending is None:
+                return Decision(Outcome.ACK)
+            try:
+                apply_request(pending, stop=stop, heartbeat=heartbeat)
+            except Stopping:
+                return Decision(Outcome.NAK, delay=0.0, reason="shutting down")
+    finally:
+        try:
+            _unlock(deployment_id)
+        except DatabaseError:
+            connection.close()  # a lost connection has released the lock already
+
+
+def handle_sync(namespace: str, name: str) -> Decision:
+    """Handle a SyncDeployment message: read the live object and mirror it (404 = DELETED)."""
+    try:
+        live = k8s.get_deployment(namespace, name)
+    except k8s.K8sError as exc:
+        if exc.transient:
+            return Decision(Outcome.NAK, delay=_backoff(1, exc.retry_after), reason=str(exc))
+        return Decision(Outcome.TERM, reason=str(exc))
+    # deployment_sync only ever touches rows k8sdm created: anything else is left alone.
+    result = deployment_sync(namespace=namespace, name=name, live=live)
+    metrics.SYNCS.labels(str(result.changed).lower()).inc()
+    return Decision(Outcome.ACK, reason=result.reason)

@@ -1,0 +1,94 @@
+"""How a live Deployment maps onto status, health and drift (DESIGN section 3)."""
+
+import pytest
+
+from deployments_app.models import DeploymentHealth, DeploymentStatus
+from deployments_app.sync import deployment_sync, drift_of, health_of, observed_spec_of, status_of
+from tests.factories import DeploymentFactory
+
+
+def live(*, generation=1, observed=1, replicas=2, updated=2, available=2, ready=2, conditions=None, image="nginx:1.27",
+         rv="10"):
+    return {
+        "metadata": {"name": "web", "namespace": "default", "generation": generation, "resourceVersion": rv,
+                     "uid": "u-1", "labels": {"app.kubernetes.io/managed-by": "k8s-deployment-manager"}},
+        "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
+        "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
+                   "availableReplicas": available, "readyReplicas": ready, "conditions": conditions or []},
+    }
+
+
+def test_a_rolled_out_deployment_is_created_and_healthy():
+    obj = live()
+    assert status_of(obj) == DeploymentStatus.CREATED
+    assert health_of(obj) == DeploymentHealth.HEALTHY
+
+
+def test_the_first_rollout_is_created_but_still_progressing():
+    obj = live(observed=0, updated=0, available=0, ready=0)
+    assert status_of(obj) == DeploymentStatus.CREATED
+    assert health_of(obj) == DeploymentHealth.PROGRESSING
+
+
+def test_a_later_spec_change_not_yet_observed_is_updating():
+    assert status_of(live(generation=3, observed=2)) == DeploymentStatus.UPDATING
+    assert status_of(live(generation=3, observed=3, updated=1)) == DeploymentStatus.UPDATING
+    assert health_of(live(generation=3, observed=2)) == DeploymentHealth.PROGRESSING
+
+
+def test_a_progress_deadline_exceeded_condition_is_degraded():
+    cond = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]
+    assert health_of(live(updated=0, available=0, conditions=cond)) == DeploymentHealth.DEGRADED
+    failure = [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate"}]
+    assert health_of(live(conditions=failure)) == DeploymentHealth.DEGRADED
+
+
+def test_drift_names_each_field_where_the_cluster_differs_from_the_desired_config():
+    observed = observed_spec_of(live(replicas=5, image="nginx:1.28"))
+    drift = drift_of({"image": "nginx:1.27", "replicas": 2}, observed)
+    assert drift == {
+        "image": {"desired": "nginx:1.27", "live": "nginx:1.28"},
+        "replicas": {"desired": 2, "live": 5},
+    }
+    assert drift_of({"image": "nginx:1.28", "replicas": 5}, observed) == {}
+
+
+@pytest.mark.django_db
+def test_sync_writes_the_live_state_and_then_nothing_when_unchanged():
+    row = DeploymentFactory(identifier="web", desired_config={"image": "nginx:1.27", "replicas": 2})
+    first = deployment_sync(namespace="default", name="web", live=live())
+    row.refresh_from_db()
+    assert first.changed
+    assert (row.status, row.health, row.available_replicas, row.resource_version, row.drift) == (
+        DeploymentStatus.CREATED, DeploymentHealth.HEALTHY, 2, "10", {})
+    synced_at = row.last_synced_at
+    again = deployment_sync(namespace="default", name="web", live=live())
+    row.refresh_from_db()
+    assert not again.changed and row.last_synced_at == synced_at
+
+
+@pytest.mark.django_db
+def test_sync_never_writes_an_older_read_over_a_newer_one():
+    row = DeploymentFactory(identifier="web")
+    deployment_sync(namespace="default", name="web", live=live(rv="20", replicas=3, updated=3, available=3))
+    result = deployment_sync(namespace="default", name="web", live=live(rv="15", replicas=1, updated=1, available=1))
+    row.refresh_from_db()
+    assert not result.changed and row.replicas == 3
+
+
+@pytest.mark.django_db
+def test_sync_marks_a_vanished_deployment_deleted_but_leaves_an_initiated_one_alone():
+    created = DeploymentFactory(identifier="gone", status=DeploymentStatus.CREATED)
+    pending = DeploymentFactory(identifier="soon", status=DeploymentStatus.INITIATED)
+    deployment_sync(namespace="default", name="gone", live=None)
+    deployment_sync(namespace="default", name="soon", live=None)
+    created.refresh_from_db()
+    pending.refresh_from_db()
+    assert created.status == DeploymentStatus.DELETED
+    assert pending.status == DeploymentStatus.INITIATED
+
+
+@pytest.mark.django_db
+def test_sync_records_nothing_for_a_deployment_k8sdm_was_never_asked_for():
+    result = deployment_sync(namespace="default", name="stranger", live=live())
+    assert not result.changed and "not managed" in result.reason
