@@ -1,0 +1,66 @@
+"""``python -m kube_emulator --port N [--host H] [--kubeconfig PATH]``"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from .app import Emulator
+from .kubeconfig import write_kubeconfig
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="python -m kube_emulator",
+                                description="Kubernetes API emulator (apps/v1 Deployments, "
+                                            "core/v1 Namespaces). Not a cluster.")
+    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--kubeconfig", help="write a kubeconfig pointing at this emulator here")
+    p.add_argument("--step-delay", type=float, default=0.05,
+                   help="seconds per simulated controller step (default 0.05)")
+    p.add_argument("--failure-deadline", type=float, default=1.0,
+                   help="seconds before a failing-image rollout reports ProgressDeadlineExceeded")
+    p.add_argument("--event-log-size", type=int, default=10000,
+                   help="events kept for watch resumption (older RVs answer 410)")
+    p.add_argument("--bookmark-interval", type=float, default=1.0)
+    p.add_argument("--quiet", action="store_true", help="do not log each request")
+    return p.parse_args(argv)
+
+
+async def amain(args) -> int:
+    emu = Emulator(step_delay=args.step_delay, failure_deadline=args.failure_deadline,
+                   event_log_size=args.event_log_size, bookmark_interval=args.bookmark_interval,
+                   log_requests=not args.quiet)
+    runner = web.AppRunner(emu.make_app(), access_log=None, handle_signals=False,
+                           shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
+    await site.start()
+    url = f"http://{args.host}:{args.port}"
+    if args.kubeconfig:
+        write_kubeconfig(args.kubeconfig, url)
+    print(f"kube-emulator listening on {url}"
+          + (f" (kubeconfig: {args.kubeconfig})" if args.kubeconfig else ""),
+          file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("kube-emulator shutting down", file=sys.stderr, flush=True)
+    await runner.cleanup()
+    return 0
+
+
+def main(argv=None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = parse_args(argv)
+    return asyncio.run(amain(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""Per-resource knowledge: defaulting, validation, table printing."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import ApiError, bad_request, cause, invalid, invalid_value, required
+from .selectors import selector_from_label_selector
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or "
+             "'-', and must start and end with an alphanumeric character (e.g. 'my-name',  or "
+             "'123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
+SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                 "characters, '-' or '.', and must start and end with an alphanumeric character "
+                 "(e.g. 'example.com', regex used for validation is "
+                 "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+QUALIFIED_NAME = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                            r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+class Resource:
+    """Static description of one REST resource."""
+    name: str          # plural, e.g. "deployments"
+    singular: str
+    kind: str
+    group: str
+    version: str
+    namespaced: bool
+    short_names: list[str]
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def list_kind(self) -> str:
+        return self.kind + "List"
+
+    def default(self, obj: dict) -> None:  # pragma: no cover - overridden
+        pass
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:  # pragma: no cover
+        return []
+
+    def invalid(self, name: str, causes: list[dict]) -> ApiError:
+        return invalid(self.kind, self.group, name, causes)
+
+
+def _validate_meta(obj: dict, name_re, name_msg: str, max_len: int) -> list[dict]:
+    causes = []
+    meta = obj.get("metadata") or {}
+    name = meta.get("name")
+    if not name:
+        causes.append(required("metadata.name"))
+    else:
+        if not isinstance(name, str) or not name_re.match(name):
+            causes.append(invalid_value("metadata.name", name, name_msg))
+        elif len(name) > max_len:
+            causes.append(invalid_value("metadata.name", name,
+                                        f"must be no more than {max_len} characters"))
+    for field in ("labels", "annotations"):
+        val = meta.get(field)
+        if val is None:
+            continue
+        if not isinstance(val, dict):
+            causes.append(invalid_value(f"metadata.{field}", val, "must be a map of strings"))
+            continue
+        for k, v in val.items():
+            if not QUALIFIED_NAME.match(k) or len(k.split("/")[-1]) > 63:
+                causes.append(invalid_value(f"metadata.{field}", k,
+                                            "name part must consist of alphanumeric characters, "
+                                            "'-', '_' or '.', and must start and end with an "
+                                            "alphanumeric character"))
+            if not isinstance(v, str):
+                causes.append(invalid_value(f"metadata.{field}", v, "must be a string"))
+            elif field == "labels" and (len(v) > 63 or not LABEL_VALUE.match(v)):
+                causes.append(invalid_value(f"metadata.labels", v,
+                                            "a valid label must be an empty string or consist of "
+                                            "alphanumeric characters, '-', '_' or '.', and must "
+                                            "start and end with an alphanumeric character"))
+    return causes
+
+
+class NamespaceResource(Resource):
+    name = "namespaces"
+    singular = "namespace"
+    kind = "Namespace"
+    group = ""
+    version = "v1"
+    namespaced = False
+    short_names = ["ns"]
+    protected = ("default", "kube-system", "kube-public")
+
+    def default(self, obj: dict) -> None:
+        meta = obj.setdefault("metadata", {})
+        labels = meta.get("labels")
+        if not isinstance(labels, dict):
+            labels = {}
+            meta["labels"] = labels
+        if meta.get("name"):
+            labels["kubernetes.io/metadata.name"] = meta["name"]
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = obj["spec"] = {}
+        spec.setdefault("finalizers", ["kubernetes"])
+        status = obj.get("status")
+        if not isinstance(status, dict):
+            status = obj["status"] = {}
+        status.setdefault("phase", "Active")
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:
+        return _validate_meta(obj, DNS1123_LABEL, LABEL_MSG, 63)
+
+    def table_columns(self):
+        return [
+            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Status", "type": "string", "format": "", "description": "Phase", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0},
+        ]
+
+    def table_cells(self, obj: dict, age: str):
+        return [obj["metadata"]["name"], (obj.get("status") or {}).get("phase", ""), age]
+
+
+def _image_pull_policy(image: str) -> str:
+    last = image.rsplit("/", 1)[-1]
+    if "@" in last:
+        return "IfNotPresent"
+    if ":" not in last or last.endswith(":latest"):
+        return "Always"
+    return "IfNotPresent"
+
+
+class DeploymentResource(Resource):
+    name = "deployments"
+    singular = "deployment"
+    kind = "Deployment"
+    group = "apps"
+    version = "v1"
+    namespaced = True
+    short_names = ["deploy"]
+
+    def default(self, obj: dict) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("replicas", 1)
+        strategy = spec.get("strategy")
+        if not isinstance(strategy, dict):
+            strategy = spec["strategy"] = {}
+        strategy.setdefault("type", "RollingUpdate")
+        if strategy["type"] == "RollingUpdate":
+            ru = strategy.get("rollingUpdate")
+            if not isinstance(ru, dict):
+                ru = strategy["rollingUpdate"] = {}
+            ru.setdefault("maxUnavailable", "25%")
+            ru.setdefault("maxSurge", "25%")
+        spec.setdefault("revisionHistoryLimit", 10)
+        spec.setdefault("progressDeadlineSeconds", 600)
+        tmpl = spec.get("template")
+        if not isinstance(tmpl, dict):
+            return
+        tspec = tmpl.get("spec")
+        if not isinstance(tspec, dict):
+            return
+        tspec.setdefault("restartPolicy", "Always")
+        tspec.setdefault("terminationGracePeriodSeconds", 30)
+        tspec.setdefault("dnsPolicy", "ClusterFirst")
+        tspec.setdefault("securityContext", {})
+        tspec.setdefault("schedulerName", "default-scheduler")
+        for field in ("containers", "initContainers"):
+            for c in tspec.get(field) or []:
+                if not isinstance(c, dict):
+                    continue
+                if isinstance(c.get("image"), str) and c.get("image"):
+                    c.setdefault("imagePullPolicy", _image_pull_policy(c["image"]))
+                c.setdefault("terminationMessagePath", "/dev/termination-log")
+                c.setdefault("terminationMessagePolicy", "File")
+                c.setdefault("resources", {})
+                for p in c.get("ports") or []:
+                    if isinstance(p, dict):
+                        p.setdefault("protocol", "TCP")
+
+    def check_types(self, obj: dict) -> None:
+        """Mimic JSON decoding errors of the Go apiserver for the fields clients get wrong."""
+        spec = obj.get("spec")
+        if spec is None:
+            return
+        if not isinstance(spec, dict):
+            raise bad_request(f"Deployment in version \"v1\" cannot be handled as a Deployment: "
+                              f"json: cannot unmarshal {type(spec).__name__} into Go struct field "
+                              f"Deployment.spec of type v1.DeploymentSpec")
+        r = spec.get("replicas")
+        if r is not None and (isinstance(r, bool) or not isinstance(r, int)):
+            if isinstance(r, float) and r.is_integer():
+                spec["replicas"] = int(r)
+            else:
+                raise bad_request(
+                    "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot "
+                    f"unmarshal {'string' if isinstance(r, str) else 'number'} into Go struct field "
+                    "DeploymentSpec.spec.replicas of type int32")
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:
+        causes = _validate_meta(obj, DNS1123_SUBDOMAIN, SUBDOMAIN_MSG, 253)
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            spec = {}
+        replicas = spec.get("replicas", 1)
+        if isinstance(replicas, int) and replicas < 0:
+            causes.append(invalid_value("spec.replicas", replicas,
+                                        "must be greater than or equal to 0"))
+        selector = spec.get("selector")
+        tmpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
+        tlabels = ((tmpl.get("metadata") or {}).get("labels")) or {}
+        if not isinstance(selector, dict):
+            causes.append(required("spec.selector"))
+        elif not selector.get("matchLabels") and not selector.get("matchExpressions"):
+            causes.append(invalid_value("spec.selector", selector,
+                                        "empty selector is invalid for deployment"))
+        else:
+            if not selector_from_label_selector(selector)(tlabels if isinstance(tlabels, dict) else {}):
+                causes.append(invalid_value("spec.template.metadata.labels", tlabels,
+                                            "`selector` does not match template `labels`"))
+        tspec = tmpl.get("spec") if isinstance(tmpl.get("spec"), dict) else None
+        if not tmpl:
+            causes.append(required("spec.template"))
+        containers = (tspec or {}).get("containers")
+        if not containers:
+            causes.append(required("spec.template.spec.containers"))
+        elif not isinstance(containers, list):
+            causes.append(invalid_value("spec.template.spec.containers", containers, "must be a list"))
+        else:
+            seen = set()
+            for i, c in enumerate(containers):
+                base = f"spec.template.spec.containers[{i}]"
+                if not isinstance(c, dict):
+                    causes.append(invalid_value(base, c, "must be an object"))
+                    continue
+                n = c.get("name")
+                if not n:
+                    causes.append(required(base + ".name"))
+                elif not isinstance(n, str) or not DNS1123_LABEL.match(n) or len(n) > 63:
+                    causes.append(invalid_value(base + ".name", n, LABEL_MSG))
+                elif n in seen:
+                    causes.append(cause(base + ".name", "FieldValueDuplicate",
+                                        f'Duplicate value: "{n}"'))
+                else:
+                    seen.add(n)
+                if not c.get("image") or not isinstance(c.get("image"), str) or not c["image"].strip():
+                    causes.append(required(base + ".image"))
+                for j, p in enumerate(c.get("ports") or []):
+                    cp = p.get("containerPort") if isinstance(p, dict) else None
+                    if not isinstance(cp, int) or not 1 <= cp <= 65535:
+                        causes.append(invalid_value(f"{base}.ports[{j}].containerPort", cp,
+                                                    "must be between 1 and 65535, inclusive"))
+        strategy = spec.get("strategy") or {}
+        if isinstance(strategy, dict) and strategy.get("type") not in (None, "RollingUpdate", "Recreate"):
+            causes.append(cause("spec.strategy.type", "FieldValueNotSupported",
+                                f'Unsupported value: "{strategy.get("type")}": supported values: '
+                                f'"Recreate", "RollingUpdate"'))
+        if old is not None:
+            old_sel = (old.get("spec") or {}).get("selector")
+            if isinstance(selector, dict) and old_sel != selector:
+                causes.append(invalid_value("spec.selector", selector, "field is immutable"))
+        return causes
+
+    def table_columns(self):
+        return [
+            {"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0},
+            {"name": "Ready", "type": "string", "format": "", "description": "Number of the pod with ready state", "priority": 0},
+            {"name": "Up-to-date", "type": "string", "format": "", "description": "Total number of non-terminated pods targeted by this deployment that have the desired template spec.", "priority": 0},
+            {"name": "Available", "type": "string", "format": "", "description": "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.", "priority": 0},
+            {"name": "Age", "type": "string", "format": "", "description": "Age", "priority": 0},
+            {"name": "Containers", "type": "string", "format": "", "description": "Names of each container in the template.", "priority": 1},
+            {"name": "Images", "type": "string", "format": "", "description": "Images referenced by each container in the template.", "priority": 1},
+            {"name": "Selector", "type": "string", "format": "", "description": "Label selector for pods.", "priority": 1},
+        ]
+
+    def table_cells(self, obj: dict, age: str):
+        from .selectors import label_selector_string
+        spec = obj.get("spec") or {}
+        st = obj.get("status") or {}
+        cs = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        return [
+            obj["metadata"]["name"],
+            f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            int(st.get("updatedReplicas", 0)),
+            int(st.get("availableReplicas", 0)),
+            age,
+            ",".join(c.get("name", "") for c in cs),
+            ",".join(c.get("image", "") for c in cs),
+            label_selector_string(spec.get("selector") or {}),
+        ]
+
+
+DEPLOYMENTS = DeploymentResource()
+NAMESPACES = NamespaceResource()
