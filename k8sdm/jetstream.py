@@ -94,40 +94,58 @@ async def publish(js, *, subject: str, payload: bytes, msg_id: str, timeout: flo
 
 
 class SyncPublisher:
-    """A per-process NATS publisher for synchronous code (the api)."""
+    """A per-process NATS publisher for synchronous code (the api).
 
-    def __init__(self, *, name: str = "k8sdm-api"):
+    A background task keeps trying to connect (the client then reconnects by itself), so a
+    request never waits on a connect: while NATS is unreachable `publish` fails at once and the
+    request stays in the outbox for the relay.
+    """
+
+    def __init__(self, *, name: str = "k8sdm-api", first_connect_wait: float = 1.0):
         self.name = name
         self._loop = asyncio.new_event_loop()
         self._nc = None
         self._js = None
-        self._stream_ready = False
-        self._connecting: asyncio.Future | None = None
+        self._last_error = "not connected yet"
+        self._ready_streams: set[str] = set()
+        self._connected = threading.Event()
         self._thread = threading.Thread(target=self._loop.run_forever, name="nats-publisher", daemon=True)
         self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
+        self._connected.wait(first_connect_wait)
 
-    async def _ensure(self):
-        if self._nc is not None and self._nc.is_connected:
-            return self._js
+    async def _maintain(self) -> None:
+        delay = 0.2
+        while self._nc is None:
+            try:
+                nc = await connect(name=self.name)
+            except Exception as exc:  # noqa: BLE001 - keep trying; publishes fall back to the outbox
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._nc, self._js = nc, nc.jetstream()
+            self._connected.set()
+
+    def _js_or_error(self):
         if self._nc is None:
-            # First use: connect once, then let the client reconnect on its own in the background.
-            self._nc = await connect(name=self.name)
-            self._js = self._nc.jetstream()
+            raise ConnectionError(f"NATS unreachable at {settings.NATS_URL} ({self._last_error})")
         if not self._nc.is_connected:
             raise ConnectionError("NATS is not connected (reconnecting)")
         return self._js
 
     async def _publish(self, subject: str, payload: bytes, msg_id: str, timeout: float) -> PublishResult:
         try:
-            js = await self._ensure()
-        except PublishErrors as exc:
-            return PublishResult(ok=False, error=f"cannot reach NATS: {type(exc).__name__}: {exc}")
+            js = self._js_or_error()
+        except ConnectionError as exc:
+            return PublishResult(ok=False, error=str(exc))
         result = await publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
-        if not result.ok and not self._stream_ready and "no response" in result.error.lower():
-            # No stream yet (the worker has not started): create it and try once more.
+        stream = messages.stream_name()
+        if not result.ok and stream not in self._ready_streams and "no respon" in result.error.lower():
+            # No stream yet (no worker has started): create it and try once more.
             try:
                 await ensure_stream(js)
-                self._stream_ready = True
+                self._ready_streams.add(stream)
             except PublishErrors as exc:
                 return PublishResult(ok=False, error=f"cannot create stream: {exc}")
             result = await publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
@@ -136,7 +154,7 @@ class SyncPublisher:
     def publish(self, *, subject: str, payload: bytes, msg_id: str, timeout: float = 1.0) -> PublishResult:
         future = asyncio.run_coroutine_threadsafe(self._publish(subject, payload, msg_id, timeout), self._loop)
         try:
-            return future.result(timeout + settings.K8SDM_NATS_CONNECT_TIMEOUT + 0.5)
+            return future.result(timeout + 0.5)
         except Exception as exc:  # noqa: BLE001 - the outbox relay retries; never fail the caller
             future.cancel()
             return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -145,16 +163,27 @@ class SyncPublisher:
         """'' when NATS answers a round trip, else the reason."""
 
         async def _ping():
-            await self._ensure()
+            self._js_or_error()
             await self._nc.flush(timeout=timeout)
 
         future = asyncio.run_coroutine_threadsafe(_ping(), self._loop)
         try:
-            future.result(timeout + settings.K8SDM_NATS_CONNECT_TIMEOUT + 0.5)
+            future.result(timeout + 0.5)
             return ""
         except Exception as exc:  # noqa: BLE001
             future.cancel()
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    def close(self) -> None:
+        async def _close():
+            if self._nc is not None:
+                await self._nc.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(2)
+        except Exception:  # noqa: BLE001
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
 
 
 _publisher: SyncPublisher | None = None
