@@ -883,7 +883,10 @@ class Emulator:
                     await resp.write(self._bookmark(res, self.store.rv, table=table))
                     next_bookmark = now + self.bookmark_interval
                     continue
-                wait = deadline - now
+                tr = request.transport
+                if tr is None or tr.is_closing():
+                    break  # the client went away
+                wait = min(deadline - now, 1.0)
                 if bookmarks:
                     wait = min(wait, next_bookmark - now)
                 try:
