@@ -139,6 +139,7 @@ def test_a_request_already_finished_is_acknowledged_and_skipped(stack, cluster, 
     # A second request behind it proves the worker has consumed the first message by then.
     later = submit()
     wait_until(lambda: finished(later), message="the later request to finish")
-    assert apps_api.list_namespaced_deployment("default").items == []
+    names = [d.metadata.name for d in apps_api.list_namespaced_deployment("default").items]
+    assert names == [later.identifier]
     req.refresh_from_db()
     assert req.attempts == 0
