@@ -159,6 +159,23 @@ class SyncPublisher:
             future.cancel()
             return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
+    def publish_many(self, items: list[tuple[str, bytes, str]], timeout: float = 2.0) -> list[PublishResult]:
+        """Publish (subject, payload, msg_id) items concurrently; results in the same order."""
+
+        async def _many():
+            results = []
+            for start in range(0, len(items), 256):
+                chunk = items[start:start + 256]
+                results += await asyncio.gather(*(self._publish(s, p, m, timeout) for s, p, m in chunk))
+            return results
+
+        future = asyncio.run_coroutine_threadsafe(_many(), self._loop)
+        try:
+            return future.result(timeout * (1 + len(items) // 256) + 1.0)
+        except Exception as exc:  # noqa: BLE001
+            future.cancel()
+            return [PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")] * len(items)
+
     def ping(self, timeout: float = 1.0) -> str:
         """'' when NATS answers a round trip, else the reason."""
 
