@@ -470,7 +470,7 @@ class Emulator:
             self._check_precondition(res, cur, body["metadata"].get("resourceVersion"), name)
             new = self._apply_scale(res, cur, body, name)
             out = self._commit_update(res, cur, new, q, sub)
-            return 200, self._scale_of(out if isinstance(out, dict) else cur.obj)
+            return 200, self._scale_of(json.loads(out) if isinstance(out, bytes) else out)
         body = self._check_kind(res, body)
         meta = body["metadata"]
         bname = meta.get("name")
