@@ -136,6 +136,7 @@ class Emulator:
         step, deadline = self._controller_defaults
         self.controller.configure(paused=False, step_delay=step, failure_deadline=deadline)
         self.faults.clear()
+        self.faults.injected = 0
         self._seed()
 
     def drop_watches(self, abort: bool = False) -> int:

@@ -25,7 +25,7 @@ class ErrorRule:
     verb: Optional[str] = None
     path_prefix: Optional[str] = None
     count: Optional[int] = None
-    retry_after: int = 1
+    retry_after: Optional[int] = None   # seconds; 429 defaults to 1, others send none
 
     def matches(self, method: str, verb: str, path: str) -> bool:
         v = self.verb
@@ -108,12 +108,13 @@ def _rule(r: dict) -> ErrorRule:
     return ErrorRule(status=status, rate=rate, verb=r.get("verb"),
                      path_prefix=r.get("path_prefix"),
                      count=int(count) if count is not None else None,
-                     retry_after=int(r.get("retry_after", 1)))
+                     retry_after=int(r["retry_after"]) if r.get("retry_after") is not None
+                     else None)
 
 
-def make_error(status: int, retry_after: int = 1) -> errors.ApiError:
+def make_error(status: int, retry_after: Optional[int] = None) -> errors.ApiError:
     if status == 429:
-        return errors.too_many_requests(retry_after)
+        return errors.too_many_requests(retry_after or 1)
     if status == 503:
         return errors.service_unavailable(retry_after=retry_after)
     if status == 500:

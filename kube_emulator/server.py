@@ -150,7 +150,7 @@ class EmulatorServer:
         self.emulator.faults.configure(spec)
 
     def error_rate(self, rate: float, status: int = 503, verb: Optional[str] = None,
-                   path_prefix: Optional[str] = None, retry_after: int = 1) -> None:
+                   path_prefix: Optional[str] = None, retry_after: Optional[int] = None) -> None:
         """Fail a fraction ``rate`` of matching requests with ``status``."""
         from .faults import _rule
         self.emulator.faults.add_rule(_rule({"rate": rate, "status": status, "verb": verb,
@@ -158,7 +158,7 @@ class EmulatorServer:
                                              "retry_after": retry_after}))
 
     def fail_next(self, count: int = 1, status: int = 500, verb: Optional[str] = None,
-                  path_prefix: Optional[str] = None, retry_after: int = 1) -> None:
+                  path_prefix: Optional[str] = None, retry_after: Optional[int] = None) -> None:
         """Fail exactly the next ``count`` matching requests (deterministic)."""
         from .faults import _rule
         self.emulator.faults.add_rule(_rule({"count": count, "status": status, "verb": verb,
