@@ -53,6 +53,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the API's correlation id, body size limit, JSON error shape and HTTP metrics (k8sdm/api/).
+    "k8sdm.api.middleware.ApiMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -157,8 +159,16 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["k8sdm.api.authentication.GatewayHeaderAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["k8sdm.api.throttling.PerUserRateThrottle"],
+    "EXCEPTION_HANDLER": "k8sdm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
 }
+
+# Swagger UI / Redoc assets shipped as a pip package (the docs page must work without internet).
+INSTALLED_APPS += ["drf_spectacular_sidecar"]
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "k8sdm API",
@@ -166,6 +176,23 @@ SPECTACULAR_SETTINGS = {
     "follow the request; see what really runs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "requests_app.models.RequestStatus",
+        "RequestActionEnum": "requests_app.models.RequestAction",
+        "DeploymentStatusEnum": "deployments_app.models.DeploymentStatus",
+        "DeploymentHealthEnum": "deployments_app.models.DeploymentHealth",
+    },
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI and Redoc served from drf-spectacular-sidecar's static files (no CDN needed).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TAGS": [
+        {"name": "deployment requests", "description": "Ask for a Deployment to be created, changed or deleted."},
+        {"name": "requests", "description": "Follow your requests."},
+        {"name": "deployments", "description": "What runs: your deployments as observed in the cluster."},
+    ],
 }
 
 # The trusted gateway in front of the API sets this header to the caller's id (and strips the
@@ -180,6 +207,10 @@ K8SDM_MAX_BODY_BYTES = env.int("K8SDM_MAX_BODY_BYTES", default=64 * 1024)
 K8SDM_RATE_LIMIT = env.str("K8SDM_RATE_LIMIT", default="600/min")
 K8SDM_PAGE_SIZE = env.int("K8SDM_PAGE_SIZE", default=50)
 K8SDM_MAX_PAGE_SIZE = env.int("K8SDM_MAX_PAGE_SIZE", default=200)
+# Anything that reads request.body directly is held to the same limit as the API's 413 check.
+DATA_UPLOAD_MAX_MEMORY_SIZE = K8SDM_MAX_BODY_BYTES
+# Set (to an empty directory shared by the gunicorn workers) to aggregate /metrics over all workers.
+K8SDM_PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # --- NATS JetStream ----------------------------------------------------------------------------
 

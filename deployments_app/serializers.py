@@ -1,0 +1,219 @@
+"""Deployment config input (validated with deployments_app/validators.py) and deployment output."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from deployments_app import validators as v
+from deployments_app.models import Deployment
+from k8sdm.api.fields import StrictCharField, StrictIntegerField, StrictSerializer
+
+# --- input -------------------------------------------------------------------------------------
+
+
+class EnvVarInputSerializer(StrictSerializer):
+    name = StrictCharField(max_length=v.ENV_NAME_MAX, validators=[v.validate_env_name])
+    value = StrictCharField(max_length=v.ENV_VALUE_MAX, allow_blank=True, trim_whitespace=False, required=False)
+
+
+class PortInputSerializer(StrictSerializer):
+    name = StrictCharField(max_length=15, allow_blank=True, required=False, validators=[v.validate_port_name])
+    container_port = StrictIntegerField(min_value=1, max_value=65535)
+    protocol = serializers.ChoiceField(choices=v.PROTOCOLS, required=False)
+
+
+class QuantitiesInputSerializer(StrictSerializer):
+    cpu = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_quantity])
+    memory = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_quantity])
+
+
+class ResourcesInputSerializer(StrictSerializer):
+    requests = QuantitiesInputSerializer(required=False)
+    limits = QuantitiesInputSerializer(required=False)
+
+    def validate(self, attrs):
+        return v.validate_resources(attrs)
+
+
+def _string_map(max_value: int, validator, help_text: str):
+    return serializers.DictField(
+        child=StrictCharField(max_length=max_value, allow_blank=True, trim_whitespace=False),
+        required=False,
+        validators=[validator],
+        help_text=help_text,
+    )
+
+
+def _string_list(help_text: str):
+    return serializers.ListField(
+        child=StrictCharField(max_length=v.COMMAND_ITEM_MAX, allow_blank=True, trim_whitespace=False),
+        max_length=v.MAX_COMMAND_ITEMS,
+        required=False,
+        help_text=help_text,
+    )
+
+
+class DeploymentConfigFieldsSerializer(StrictSerializer):
+    """Every config field except identifier, all optional (an UPDATE patch; CREATE adds defaults)."""
+
+    namespace = StrictCharField(
+        max_length=63, required=False, validators=[v.validate_namespace],
+        help_text="Kubernetes namespace; default from the server (K8SDM_DEFAULT_NAMESPACE), must be allowed there.",
+    )
+    image = StrictCharField(
+        max_length=v.IMAGE_MAX, required=False, validators=[v.validate_image],
+        help_text="OCI image reference, e.g. nginx:1.27 or registry.example.com/team/app:1.0@sha256:...",
+    )
+    replicas = StrictIntegerField(
+        min_value=0, required=False, validators=[v.validate_replicas],
+        help_text="0 to the server's maximum (K8SDM_MAX_REPLICAS). Default 1.",
+    )
+    labels = _string_map(v.LABEL_VALUE_MAX, v.validate_labels, "Kubernetes labels; k8sdm.io/* and "
+                         "app.kubernetes.io/name|managed-by are reserved.")
+    annotations = _string_map(v.ANNOTATION_VALUE_MAX, v.validate_annotations, "Kubernetes annotations; "
+                              "k8sdm.io/* reserved.")
+    env = serializers.ListField(child=EnvVarInputSerializer(), max_length=v.MAX_ENV, required=False)
+    ports = serializers.ListField(child=PortInputSerializer(), max_length=v.MAX_PORTS, required=False)
+    resources = ResourcesInputSerializer(required=False)
+    command = _string_list("Entrypoint override (container command).")
+    args = _string_list("Arguments to the entrypoint.")
+
+    def validate_env(self, value):
+        names = [e["name"] for e in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise serializers.ValidationError(f"duplicate env names: {', '.join(duplicates)}")
+        return value
+
+    def validate_ports(self, value):
+        numbers = [(p["container_port"], p.get("protocol", "TCP")) for p in value]
+        if len(set(numbers)) != len(numbers):
+            raise serializers.ValidationError("duplicate container_port/protocol pairs")
+        names = [p["name"] for p in value if p.get("name")]
+        if len(set(names)) != len(names):
+            raise serializers.ValidationError("duplicate port names")
+        return value
+
+
+class DeploymentConfigInputSerializer(DeploymentConfigFieldsSerializer):
+    """A full config (CREATE): identifier and image required, the rest defaulted."""
+
+    identifier = StrictCharField(
+        max_length=v.IDENTIFIER_MAX, validators=[v.validate_identifier],
+        help_text="DNS-1123 label (lowercase letters, digits, '-'; <= 63); the Kubernetes name. "
+        "Unique across all users.",
+    )
+    image = StrictCharField(max_length=v.IMAGE_MAX, validators=[v.validate_image],
+                            help_text="OCI image reference, e.g. nginx:1.27")
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+class EnvVarSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField(allow_blank=True)
+
+
+class PortSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_blank=True)
+    container_port = serializers.IntegerField()
+    protocol = serializers.CharField()
+
+
+class QuantitiesSerializer(serializers.Serializer):
+    cpu = serializers.CharField(required=False)
+    memory = serializers.CharField(required=False)
+
+
+class ResourcesSerializer(serializers.Serializer):
+    requests = QuantitiesSerializer(required=False)
+    limits = QuantitiesSerializer(required=False)
+
+
+class DeploymentConfigSerializer(serializers.Serializer):
+    """The complete config as stored (see deployments_app/validators.py)."""
+
+    identifier = serializers.CharField()
+    namespace = serializers.CharField()
+    image = serializers.CharField()
+    replicas = serializers.IntegerField()
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    annotations = serializers.DictField(child=serializers.CharField(allow_blank=True))
+    env = EnvVarSerializer(many=True)
+    ports = PortSerializer(many=True)
+    resources = ResourcesSerializer()
+    command = serializers.ListField(child=serializers.CharField(allow_blank=True))
+    args = serializers.ListField(child=serializers.CharField(allow_blank=True))
+
+
+class DeploymentLinksSerializer(serializers.Serializer):
+    self = serializers.CharField()
+    requests = serializers.CharField()
+
+
+class DeploymentOutputSerializer(serializers.ModelSerializer):
+    desired_config = serializers.SerializerMethodField()
+    links = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "identifier", "namespace", "status", "health", "desired_config",
+            "image", "replicas", "ready_replicas", "updated_replicas", "available_replicas",
+            "generation", "observed_generation", "conditions", "resource_version", "drift",
+            "last_synced_at", "created_at", "updated_at", "links",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DeploymentConfigSerializer)
+    def get_desired_config(self, obj: Deployment) -> dict:
+        return obj.desired_config
+
+    @extend_schema_field(DeploymentLinksSerializer)
+    def get_links(self, obj: Deployment) -> dict:
+        return {
+            "self": reverse("api-v1:deployment-detail", kwargs={"identifier": obj.identifier}),
+            "requests": reverse("api-v1:request-list") + f"?identifier={obj.identifier}",
+        }
+
+
+class RecentRequestSerializer(serializers.Serializer):
+    """A request in a deployment's history (the full request is at links.self)."""
+
+    id = serializers.IntegerField()
+    request_id = serializers.CharField()
+    action = serializers.CharField()
+    status = serializers.CharField()
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    links = serializers.SerializerMethodField()
+
+    @extend_schema_field(inline_serializer("RecentRequestLinks", {"self": serializers.CharField()}))
+    def get_links(self, obj) -> dict:
+        return {"self": reverse("api-v1:request-detail", kwargs={"request_id": obj.request_id})}
+
+
+class DeploymentDetailOutputSerializer(DeploymentOutputSerializer):
+    recent_requests = serializers.SerializerMethodField()
+
+    class Meta(DeploymentOutputSerializer.Meta):
+        fields = [*DeploymentOutputSerializer.Meta.fields, "recent_requests"]
+        read_only_fields = fields
+
+    @extend_schema_field(RecentRequestSerializer(many=True))
+    def get_recent_requests(self, obj: Deployment) -> list:
+        return RecentRequestSerializer(self.context.get("recent_requests", []), many=True).data
+
+
+class DeploymentFilterSerializer(serializers.Serializer):
+    """Query parameters of the deployment list (cursor and page_size belong to the paginator)."""
+
+    status = serializers.ChoiceField(choices=Deployment._meta.get_field("status").choices, required=False)
+    health = serializers.ChoiceField(choices=Deployment._meta.get_field("health").choices, required=False)
+    namespace = StrictCharField(max_length=63, required=False)
+
+

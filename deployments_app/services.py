@@ -1,0 +1,85 @@
+"""Writes of deployments made by the API (the worker's writes are in deployments_app/sync.py).
+
+The API only ever sets what the manager was asked for (`desired_config`, owner, namespace) and, on
+a CREATE, the status INITIATED; everything observed from the cluster is the worker's.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from k8sdm.api.errors import Conflict, NotFound
+from users_app.models import User
+
+
+def _identifier_taken(identifier: str) -> Conflict:
+    return Conflict(
+        f"A deployment named {identifier!r} already exists; identifiers are unique across all users. "
+        "Choose another identifier (or delete yours first).",
+        code="identifier_taken",
+        fields={"identifier": ["already exists"]},
+    )
+
+
+@transaction.atomic
+def deployment_initiate(*, owner: User, config: dict) -> Deployment:
+    """A Deployment row for a CREATE request: INITIATED, desired_config = config.
+
+    The identifier is unique in the database whoever owns it. A DELETED row is reused (locked, then
+    reset to the new owner, namespace and config); any other existing row is a Conflict. Two CREATEs
+    of one identifier at once: one insert waits on the unique index for the other, then fails, and
+    that becomes the same Conflict, never an error."""
+    identifier = config["identifier"]
+    existing = Deployment.objects.select_for_update().filter(identifier=identifier).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return Deployment.objects.create(
+                    identifier=identifier,
+                    namespace=config["namespace"],
+                    owner=owner,
+                    status=DeploymentStatus.INITIATED,
+                    health=DeploymentHealth.UNKNOWN,
+                    desired_config=config,
+                )
+        except IntegrityError:
+            raise _identifier_taken(identifier) from None
+    if existing.status != DeploymentStatus.DELETED:
+        raise _identifier_taken(identifier)
+    # Reuse the row of a deleted deployment: what was observed belongs to the old one.
+    existing.owner = owner
+    existing.namespace = config["namespace"]
+    existing.desired_config = config
+    existing.status = DeploymentStatus.INITIATED
+    existing.health = DeploymentHealth.UNKNOWN
+    existing.observed_spec = {}
+    existing.image = ""
+    existing.replicas = None
+    existing.ready_replicas = existing.updated_replicas = existing.available_replicas = 0
+    existing.generation = existing.observed_generation = None
+    existing.conditions = []
+    existing.resource_version = ""
+    existing.uid = ""
+    existing.drift = {}
+    existing.last_synced_at = None
+    existing.created_at = timezone.now()
+    existing.save()
+    return existing
+
+
+def deployment_lock_for_change(*, owner: User, identifier: str) -> Deployment:
+    """The caller's deployment, row-locked until the end of the transaction (so concurrent
+    UPDATE/DELETE requests for one deployment merge one after the other, none lost).
+    NotFound, with the same answer, when it is missing or someone else's."""
+    deployment = Deployment.objects.select_for_update().filter(owner=owner, identifier=identifier).first()
+    if deployment is None:
+        raise NotFound(f"Deployment {identifier!r} not found.", code="deployment_not_found")
+    return deployment
+
+
+def deployment_set_desired_config(*, deployment: Deployment, config: dict) -> Deployment:
+    deployment.desired_config = config
+    deployment.save(update_fields=["desired_config", "updated_at"])
+    return deployment

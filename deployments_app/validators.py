@@ -1,0 +1,294 @@
+"""The rules a deployment config must follow before anything is stored, in one place.
+
+The API validates every request with these (through the serializers in
+deployments_app/serializers.py); the worker trusts the result and builds the Kubernetes object from
+it (deployments_app/k8s.build_deployment). So the validated config dict has ONE simple shape, always
+complete (every key present, defaults filled in):
+
+    {
+        "identifier": "web",                 # DNS-1123 label, <= 63, lowercase; the Kubernetes name
+        "namespace": "default",              # one of K8SDM_ALLOWED_NAMESPACES, never kube-system & co.
+        "image": "nginx:1.27",               # OCI reference [registry/]repo[:tag][@digest], <= 512
+        "replicas": 1,                       # int, 0..K8SDM_MAX_REPLICAS
+        "labels": {"tier": "web"},           # str -> str, Kubernetes label rules, no reserved keys
+        "annotations": {"team": "a"},        # str -> str, Kubernetes annotation rules, no reserved keys
+        "env": [{"name": "A", "value": "1"}],                          # C identifiers, unique, values str
+        "ports": [{"name": "http", "container_port": 80, "protocol": "TCP"}],  # name may be ""
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},  # only sections/keys given;
+                      "limits": {"cpu": "1", "memory": "256Mi"}},      # {} when none
+        "command": ["nginx"],                # list of str ([] = the image's entrypoint)
+        "args": ["-g", "daemon off;"],       # list of str
+    }
+
+Quantities are kept as the strings the user wrote (Kubernetes syntax). Nothing else can be in it:
+no pod-spec escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from rest_framework.exceptions import ValidationError
+
+CONFIG_KEYS = (
+    "identifier", "namespace", "image", "replicas", "labels", "annotations",
+    "env", "ports", "resources", "command", "args",
+)
+
+# Bounds on every list and string (a request body is also capped by K8SDM_MAX_BODY_BYTES).
+IDENTIFIER_MAX = 63
+IMAGE_MAX = 512
+MAX_LABELS = 64
+MAX_ANNOTATIONS = 64
+LABEL_VALUE_MAX = 63
+ANNOTATION_VALUE_MAX = 16 * 1024
+ANNOTATIONS_TOTAL_MAX = 64 * 1024
+MAX_ENV = 100
+ENV_NAME_MAX = 128
+ENV_VALUE_MAX = 32 * 1024
+MAX_PORTS = 20
+MAX_COMMAND_ITEMS = 64
+COMMAND_ITEM_MAX = 4096
+QUANTITY_MAX = 32
+REQUEST_ID_MAX = 128
+
+FORBIDDEN_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
+RESERVED_KEY_PREFIXES = ("k8sdm.io/",)
+RESERVED_KEYS = frozenset({"app.kubernetes.io/name", "app.kubernetes.io/managed-by"})
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+RESOURCE_NAMES = ("cpu", "memory")
+DOCKER_HUB = "docker.io"
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
+# Kubernetes resource.Quantity: a non-negative number with an SI / binary suffix or an exponent.
+QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+
+# The distribution/reference grammar (what `docker pull` accepts).
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = re.compile(
+    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+
+_BINARY_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SUFFIX = {
+    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
+    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
+    "P": Decimal("1e15"), "E": Decimal("1e18"),
+}
+
+
+def validate_identifier(value: str) -> str:
+    if len(value) > IDENTIFIER_MAX:
+        raise ValidationError(f"must be at most {IDENTIFIER_MAX} characters")
+    if not DNS1123_LABEL.match(value):
+        raise ValidationError(
+            "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def validate_namespace(value: str) -> str:
+    if value in FORBIDDEN_NAMESPACES:
+        raise ValidationError(f"namespace {value!r} is reserved for the cluster and can never be used")
+    if len(value) > IDENTIFIER_MAX or not DNS1123_LABEL.match(value):
+        raise ValidationError("must be a DNS-1123 label (lowercase letters, digits and '-', at most 63)")
+    allowed = settings.K8SDM_ALLOWED_NAMESPACES
+    if value not in allowed:
+        raise ValidationError(f"namespace {value!r} is not allowed; allowed: {', '.join(sorted(allowed))}")
+    return value
+
+
+def image_registry(reference: str) -> str:
+    """The registry host of an image reference; Docker Hub when none is named (`nginx:1.27`)."""
+    first, sep, _ = reference.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        return first.lower()
+    return DOCKER_HUB
+
+
+def validate_image(value: str) -> str:
+    if len(value) > IMAGE_MAX:
+        raise ValidationError(f"must be at most {IMAGE_MAX} characters")
+    match = IMAGE_REFERENCE.match(value)
+    if not match or len(match.group("path")) + len(match.group("domain") or "") > 255:
+        raise ValidationError(
+            "must be an OCI image reference: [registry[:port]/]repository[:tag][@algorithm:digest], "
+            "repository in lowercase"
+        )
+    allowed = [r.lower() for r in settings.K8SDM_ALLOWED_REGISTRIES]
+    if allowed:
+        registry = image_registry(value)
+        if registry not in allowed:
+            raise ValidationError(
+                f"registry {registry!r} is not allowed; allowed: {', '.join(sorted(allowed))}"
+            )
+    return value
+
+
+def validate_replicas(value: int) -> int:
+    if value < 0 or value > settings.K8SDM_MAX_REPLICAS:
+        raise ValidationError(f"must be between 0 and {settings.K8SDM_MAX_REPLICAS}")
+    return value
+
+
+def _key_problem(key: str) -> str:
+    """Why `key` is not a valid Kubernetes label/annotation key ('' when it is)."""
+    if not key:
+        return "keys must not be empty"
+    prefix, slash, name = key.rpartition("/")
+    if slash and not prefix:
+        return f"key {key!r}: the prefix before '/' must not be empty"
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+        return f"key {key!r}: the prefix must be a DNS-1123 subdomain (lowercase, at most 253)"
+    if len(name) > 63 or not QUALIFIED_NAME.match(name):
+        return (
+            f"key {key!r}: the name must be at most 63 characters of letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    if key in RESERVED_KEYS or any(key.startswith(p) for p in RESERVED_KEY_PREFIXES):
+        return f"key {key!r} is reserved for k8s-deployment-manager"
+    return ""
+
+
+def validate_labels(value: dict) -> dict:
+    if len(value) > MAX_LABELS:
+        raise ValidationError(f"at most {MAX_LABELS} labels")
+    errors: dict[str, list[str]] = {}
+    for key, val in value.items():
+        problem = _key_problem(key)
+        if not problem and (len(val) > LABEL_VALUE_MAX or not LABEL_VALUE.match(val)):
+            problem = (
+                f"value of {key!r} must be at most {LABEL_VALUE_MAX} characters of letters, digits, '-', '_' "
+                "and '.', starting and ending with a letter or digit (or empty)"
+            )
+        if problem:
+            errors[key] = [problem]
+    if errors:
+        raise ValidationError(errors)
+    return value
+
+
+def validate_annotations(value: dict) -> dict:
+    if len(value) > MAX_ANNOTATIONS:
+        raise ValidationError(f"at most {MAX_ANNOTATIONS} annotations")
+    errors: dict[str, list[str]] = {}
+    for key, val in value.items():
+        problem = _key_problem(key)
+        if problem:
+            errors[key] = [problem]
+    if errors:
+        raise ValidationError(errors)
+    total = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+    if total > ANNOTATIONS_TOTAL_MAX:
+        raise ValidationError(f"annotations must total at most {ANNOTATIONS_TOTAL_MAX} bytes (got {total})")
+    return value
+
+
+def validate_env_name(value: str) -> str:
+    if not C_IDENTIFIER.match(value):
+        raise ValidationError("must be a C identifier: letters, digits and '_', not starting with a digit")
+    return value
+
+
+def validate_port_name(value: str) -> str:
+    """IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with at least one letter."""
+    if value == "":
+        return value
+    if len(value) > 15 or not IANA_SVC_NAME.match(value) or "--" in value or not re.search("[a-z]", value):
+        raise ValidationError(
+            "must be an IANA service name: at most 15 lowercase letters, digits and single '-', "
+            "with at least one letter, not starting or ending with '-'"
+        )
+    return value
+
+
+def validate_quantity(value: str) -> str:
+    if len(value) > QUANTITY_MAX or not QUANTITY.match(value):
+        raise ValidationError("must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1G")
+    return value
+
+
+def parse_quantity(value: str) -> Decimal:
+    """The numeric value of a (validated) quantity, for comparisons."""
+    for suffix, factor in _BINARY_SUFFIX.items():
+        if value.endswith(suffix):
+            return Decimal(value[: -len(suffix)]) * factor
+    exp = re.search(r"[eE][+-]?\d+$", value)
+    if exp:
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return Decimal(0)
+    suffix = value[-1] if value and not value[-1].isdigit() and value[-1] != "." else ""
+    number = value[: len(value) - len(suffix)] if suffix else value
+    return Decimal(number) * _DECIMAL_SUFFIX[suffix]
+
+
+def validate_resources(value: dict) -> dict:
+    """{requests: {cpu, memory}, limits: {cpu, memory}}; each request at most its limit."""
+    requests, limits = value.get("requests") or {}, value.get("limits") or {}
+    errors: dict[str, list[str]] = {}
+    for name in RESOURCE_NAMES:
+        if name in requests and name in limits:
+            try:
+                too_big = parse_quantity(requests[name]) > parse_quantity(limits[name])
+            except (InvalidOperation, KeyError):
+                too_big = False
+            if too_big:
+                errors[f"requests.{name}"] = [
+                    f"request {requests[name]} is greater than the limit {limits[name]}"
+                ]
+    if errors:
+        raise ValidationError(errors)
+    return value
+
+
+def validate_request_id(value: str) -> str:
+    if not REQUEST_ID.match(value):
+        raise ValidationError("must be 1-128 characters of letters, digits and . _ : @ + -")
+    return value
+
+
+def normalise_config(data: dict) -> dict:
+    """The complete config dict (see the module docstring) from validated input with defaults."""
+    resources = {
+        section: dict(values) for section, values in (data.get("resources") or {}).items() if values
+    }
+    return {
+        "identifier": data["identifier"],
+        "namespace": data.get("namespace") or settings.K8SDM_DEFAULT_NAMESPACE,
+        "image": data["image"],
+        "replicas": data.get("replicas", 1),
+        "labels": dict(data.get("labels") or {}),
+        "annotations": dict(data.get("annotations") or {}),
+        "env": [{"name": e["name"], "value": e.get("value", "")} for e in data.get("env") or []],
+        "ports": [
+            {"name": p.get("name", ""), "container_port": p["container_port"], "protocol": p.get("protocol", "TCP")}
+            for p in data.get("ports") or []
+        ],
+        "resources": resources,
+        "command": list(data.get("command") or []),
+        "args": list(data.get("args") or []),
+    }
+
+
+def merge_config(current: dict, patch: dict) -> dict:
+    """UPDATE semantics: each top-level field in the patch replaces that field whole (maps and
+    lists included); fields not in the patch keep their current value."""
+    merged = normalise_config({**current, **patch})
+    return merged

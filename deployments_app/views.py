@@ -1,0 +1,61 @@
+"""The caller's deployments: GET /api/v1/deployments/ and GET /api/v1/deployments/{identifier}."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from deployments_app import validators
+from deployments_app.models import DeploymentHealth, DeploymentStatus
+from deployments_app.selectors import deployment_get, deployment_list
+from deployments_app.serializers import (
+    DeploymentDetailOutputSerializer,
+    DeploymentFilterSerializer,
+    DeploymentOutputSerializer,
+)
+from k8sdm.api.pagination import NewestFirstPagination
+from k8sdm.api.schema import READ_ERRORS, error_responses
+from requests_app.selectors import request_recent_for_deployment
+
+RECENT_REQUESTS = 10
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    serializer_class = DeploymentOutputSerializer
+    pagination_class = NewestFirstPagination
+    lookup_field = "identifier"
+
+    def get_queryset(self):
+        filters = DeploymentFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return deployment_list(user=self.request.user.user, **filters.validated_data)
+
+    @extend_schema(
+        operation_id="deployment_list",
+        summary="The caller's deployments",
+        tags=["deployments"],
+        parameters=[
+            OpenApiParameter("status", str, enum=DeploymentStatus.values),
+            OpenApiParameter("health", str, enum=DeploymentHealth.values),
+            OpenApiParameter("namespace", str),
+        ],
+        responses={200: DeploymentOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="deployment_retrieve",
+        summary="One of the caller's deployments, with its recent requests",
+        tags=["deployments"],
+        parameters=[
+            OpenApiParameter("identifier", type=str, location=OpenApiParameter.PATH, pattern=validators.DNS1123_LABEL.pattern)
+        ],
+        responses={200: DeploymentDetailOutputSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def retrieve(self, request, identifier: str):
+        deployment = deployment_get(user=request.user.user, identifier=identifier)
+        recent = request_recent_for_deployment(deployment=deployment, limit=RECENT_REQUESTS)
+        return Response(DeploymentDetailOutputSerializer(deployment, context={"recent_requests": recent}).data)

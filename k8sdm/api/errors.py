@@ -1,0 +1,185 @@
+"""One JSON shape for every error the API, /healthz, /readyz and /metrics answer:
+
+    {"error": {"code": "<machine_code>", "message": "<human sentence>",
+               "fields": {"<field path>": ["reason", ...]}}}
+
+`fields` is {} unless the error is about input. Field paths are dotted, with list indices in
+brackets: `ports[1].container_port`, `resources.limits.cpu`, `labels.tier`; `body` is the request
+body as a whole. The DRF exception handler below turns every APIException into this shape; the
+Django handlers (handler400/403/404/500) and ApiMiddleware cover what DRF never sees (unknown URLs,
+crashes, oversized bodies).
+
+Services raise the ApiError subclasses here: they carry the status, code, message and fields.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger(__name__)
+
+API_PATH_PREFIXES = ("/api/",)
+API_EXACT_PATHS = ("/healthz", "/readyz", "/metrics")
+
+STATUS_CODES = {
+    400: ("bad_request", "The request is invalid."),
+    401: ("not_authenticated", "The caller is not identified."),
+    403: ("forbidden", "Not allowed."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed on this path."),
+    406: ("not_acceptable", "Cannot answer in the requested format; this API speaks application/json."),
+    409: ("conflict", "The request conflicts with the current state."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type; send application/json."),
+    422: ("unprocessable", "The request cannot be processed."),
+    429: ("throttled", "Too many requests."),
+    500: ("internal_error", "Internal server error. It has been logged; retry later."),
+    503: ("unavailable", "The service is unavailable."),
+}
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PATH_PREFIXES) or path.rstrip("/") in API_EXACT_PATHS
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def json_error(status_code: int, code: str | None = None, message: str | None = None,
+               fields: dict | None = None) -> JsonResponse:
+    default_code, default_message = STATUS_CODES.get(status_code, ("error", "The request failed."))
+    return JsonResponse(error_body(code or default_code, message or default_message, fields), status=status_code)
+
+
+class ApiError(exceptions.APIException):
+    """An error a service raises on purpose, with the exact code, message and fields to answer."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+        super().__init__(detail=message, code=code or self.default_code)
+        self.message = message
+        self.error_code = code or self.default_code
+        self.fields = fields or {}
+
+
+class InvalidInput(ApiError):
+    status_code = 400
+    default_code = "invalid"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    default_code = "conflict"
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail -> {"ports[1].container_port": ["..."]}."""
+    out: dict[str, list[str]] = {}
+
+    def join(base: str, key) -> str:
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit() and base):
+            return f"{base}[{key}]"
+        if key in ("non_field_errors", "__all__"):
+            return base or "body"
+        return f"{base}.{key}" if base else str(key)
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, join(path, key))
+        elif isinstance(node, list):
+            if all(not isinstance(item, (dict, list)) for item in node):
+                if node:
+                    out.setdefault(path or "body", []).extend(str(item) for item in node)
+            else:
+                for index, item in enumerate(node):
+                    if item:
+                        walk(item, join(path, index) if isinstance(item, (dict, list)) else path)
+        else:
+            out.setdefault(path or "body", []).append(str(node))
+
+    walk(detail, prefix)
+    return out
+
+
+def _first_message(detail) -> str:
+    if isinstance(detail, (list, tuple)) and detail:
+        return _first_message(detail[0])
+    if isinstance(detail, dict) and detail:
+        return _first_message(next(iter(detail.values())))
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every APIException as the one error shape.
+
+    Anything else (a bug) is left to ApiMiddleware.process_exception, which logs it and answers 500."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, ApiError):
+        return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
+
+    status_code = exc.status_code
+    default_code, default_message = STATUS_CODES.get(status_code, ("error", "The request failed."))
+    if isinstance(exc, exceptions.ValidationError):
+        fields = flatten_errors(exc.detail)
+        body = error_body("invalid", "The request is invalid: see fields.", fields)
+    elif isinstance(exc, exceptions.ParseError):
+        body = error_body("malformed", f"The body is not valid JSON: {exc.detail}", {})
+    elif isinstance(exc, exceptions.Throttled):
+        body = error_body(
+            "throttled", f"Too many requests; retry in {headers.get('Retry-After', '1')} seconds.", {}
+        )
+    else:
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else default_code
+        generic = {"error", "invalid", "not_authenticated", "authentication_failed", "permission_denied"}
+        body = error_body(code if code not in generic else default_code, _first_message(exc.detail), {})
+    return Response(body, status=status_code, headers=headers)
+
+
+# --- Django's own error views, answering JSON on API paths -------------------------------------
+
+
+def handler400(request, exception=None):
+    if is_api_path(request.path):
+        return json_error(400, message=f"Bad request: {exception}" if exception else None)
+    return defaults.bad_request(request, exception)
+
+
+def handler403(request, exception=None):
+    if is_api_path(request.path):
+        return json_error(403)
+    return defaults.permission_denied(request, exception)
+
+
+def handler404(request, exception=None):
+    if is_api_path(request.path):
+        return json_error(404, message=f"No such path: {request.path}")
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if is_api_path(request.path):
+        return json_error(500)
+    return defaults.server_error(request)

@@ -1,0 +1,108 @@
+"""ApiMiddleware: what every request to /api/, /healthz, /readyz and /metrics goes through first.
+
+- correlation id: X-Request-Id / X-Correlation-Id if well-formed, else a new uuid4 hex; set as
+  request.correlation_id and returned in the X-Correlation-Id response header;
+- body size: a Content-Length over K8SDM_MAX_BODY_BYTES is refused with 413 before anything reads
+  or parses it (DATA_UPLOAD_MAX_MEMORY_SIZE matches, for anything that reads request.body);
+- the error shape: any error response on those paths that is not JSON (Django's 404/405 pages,
+  a server's HTML) is replaced by the one JSON error shape; an unhandled exception is logged with
+  its traceback and answered 500 in that shape;
+- metrics: requests by method/route/status and a latency histogram.
+
+It sits first in MIDDLEWARE so that it sees everything the others answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+
+from k8sdm.api import metrics
+from k8sdm.api.errors import STATUS_CODES, is_api_path, json_error
+
+logger = logging.getLogger(__name__)
+
+CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def correlation_id_of(request) -> str:
+    for key in ("HTTP_X_CORRELATION_ID", "HTTP_X_REQUEST_ID"):
+        value = request.META.get(key, "")
+        if value and CORRELATION_ID.match(value):
+            return value
+    return uuid.uuid4().hex
+
+
+class ApiMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        request.correlation_id = correlation_id_of(request)
+        api = is_api_path(request.path_info)
+        response = None
+        if api:
+            response = self._refuse_oversized(request)
+        if response is None:
+            response = self.get_response(request)
+        if api:
+            response = self._as_json_error(request, response)
+        response["X-Correlation-Id"] = request.correlation_id
+        metrics.observe(
+            method=request.method,
+            route=metrics.route_of(request),
+            status=response.status_code,
+            seconds=time.perf_counter() - started,
+        )
+        return response
+
+    def process_exception(self, request, exception):
+        if not is_api_path(request.path_info):
+            return None
+        logger.error(
+            "unhandled error answering %s %s",
+            request.method,
+            request.path_info,
+            exc_info=exception,
+            extra={"correlation_id": getattr(request, "correlation_id", "")},
+        )
+        return json_error(500)
+
+    @staticmethod
+    def _refuse_oversized(request):
+        raw = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(raw)
+        except ValueError:
+            return json_error(400, "bad_content_length", "Content-Length must be an integer.")
+        limit = settings.K8SDM_MAX_BODY_BYTES
+        if length > limit:
+            return json_error(
+                413, "payload_too_large", f"The request body is {length} bytes; the limit is {limit} bytes."
+            )
+        return None
+
+    @staticmethod
+    def _as_json_error(request, response):
+        if response.status_code < 400:
+            return response
+        content_type = response.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            return response
+        code, message = STATUS_CODES.get(response.status_code, ("error", "The request failed."))
+        if response.status_code == 404:
+            message = f"No such path: {request.path_info}"
+        elif response.status_code == 405:
+            allowed = response.get("Allow", "")
+            message = f"Method {request.method} not allowed here" + (f"; allowed: {allowed}." if allowed else ".")
+        replacement = json_error(response.status_code, code, message)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+            if header in response:
+                replacement[header] = response[header]
+        return replacement

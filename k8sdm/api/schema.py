@@ -1,0 +1,92 @@
+"""OpenAPI pieces shared by every view: the error shape as a component, the identity header as a
+security scheme, the idempotency and correlation headers."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from deployments_app.validators import REQUEST_ID
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable code, e.g. invalid, not_found, identifier_taken.")
+    message = serializers.CharField(help_text="A sentence for humans.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Field path -> reasons, e.g. {\"ports[1].container_port\": [\"...\"]}; {} when not about input.",
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+    class Meta:
+        ref_name = "Error"
+
+
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (see `error.fields`), or nothing to change.",
+    401: "The identity header is missing, malformed or ambiguous.",
+    404: "No such object for this caller (another user's objects are 404 too).",
+    405: "Method not allowed on this path.",
+    409: "Conflicts with the current state (identifier taken, deployment deleted or being deleted, "
+    "request_id reused with a different body).",
+    413: "The body is larger than the server's limit.",
+    415: "The body is not application/json.",
+    429: "Rate limit exceeded; see Retry-After.",
+    500: "Internal error.",
+}
+
+EXAMPLE_ERROR = OpenApiExample(
+    "invalid input",
+    value={"error": {"code": "invalid", "message": "The request is invalid: see fields.",
+                     "fields": {"replicas": ["must be between 0 and 20"]}}},
+    response_only=True,
+    status_codes=["400"],
+)
+
+
+def error_responses(*codes: int) -> dict:
+    return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
+
+
+READ_ERRORS = (400, 401, 404, 405, 429, 500)
+WRITE_ERRORS = (400, 401, 404, 405, 409, 413, 415, 429, 500)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    name="Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="The request_id (alternative to `request_id` in the body; both given must be equal).",
+    pattern=REQUEST_ID.pattern,
+    type=str,
+)
+
+CORRELATION_ID = OpenApiParameter(
+    name="X-Correlation-Id",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="Correlation id to log and store with the request (<= 64 of letters, digits, . _ : -); "
+    "X-Request-Id works too. Generated when absent; always echoed in the X-Correlation-Id response header.",
+    pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+    type=str,
+)
+
+
+class GatewayHeaderAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "k8sdm.api.authentication.GatewayHeaderAuthentication"
+    name = "GatewayUserId"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": settings.K8SDM_USER_HEADER,
+            "description": "The caller's id, set by the trusted gateway (1-128 of letters, digits and . _ @ : + -). "
+            "Missing or malformed: 401.",
+        }
+
+

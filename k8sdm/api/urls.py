@@ -1,0 +1,23 @@
+"""/api/v1/ (namespace `api-v1`), the schema and the docs page."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+
+from deployments_app.views import DeploymentViewSet
+
+v1_patterns = [
+    path("", include("requests_app.urls")),
+    path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
+    path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),
+]
+
+# The schema and docs are public (no identity header) and not rate limited.
+_public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
+
+urlpatterns = [
+    path("v1/", include((v1_patterns, "api-v1"))),
+    path("schema/", SpectacularAPIView.as_view(**_public), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="api-redoc"),
+]

@@ -1,0 +1,220 @@
+"""Accepting deployment requests: the API's writes.
+
+Contract of the three services (`deployment_request_create`, `_update`, `_delete`):
+- input is already validated (requests_app/serializers.py, deployments_app/validators.py);
+- one transaction stores the caller's User (first request), the Deployment change (CREATE: a new or
+  reused INITIATED row; UPDATE: the merged desired_config) and the DeploymentRequest with
+  `published_at = NULL` (its outbox entry); `publish_after_commit` publishes it to JetStream once the
+  transaction has committed; if NATS is down the row stays in the outbox for the relay;
+- idempotency: (user, request_id) is unique. A request_id already used with the same body
+  (payload_hash) returns the original request (`replayed=True`, nothing written); with a different
+  body it is a Conflict. Two identical requests at once: the loser's transaction fails on a unique
+  key, rolls back, and is answered as a replay of the winner;
+- refusals raise k8sdm.api.errors (NotFound, Conflict, InvalidInput) and store nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+from django.db import IntegrityError, transaction
+
+from deployments_app import validators
+from deployments_app.models import Deployment, DeploymentStatus
+from deployments_app.services import (
+    deployment_initiate,
+    deployment_lock_for_change,
+    deployment_set_desired_config,
+)
+from k8sdm.api import metrics
+from k8sdm.api.errors import ApiError, Conflict, InvalidInput
+from requests_app.models import DeploymentRequest, RequestAction
+from requests_app.outbox import publish_after_commit
+from requests_app.selectors import request_find, request_has_pending_delete
+from users_app.models import User
+from users_app.selectors import user_get_by_external_id
+from users_app.services import user_get_or_create
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    request: DeploymentRequest
+    replayed: bool
+
+
+def payload_hash(*, action: str, identifier: str, payload: dict) -> str:
+    """sha256 of the canonical JSON of what identifies a request's body."""
+    canonical = json.dumps(
+        {"action": action, "identifier": identifier, "payload": payload},
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _replay(existing: DeploymentRequest, digest: str) -> Accepted:
+    if existing.payload_hash != digest:
+        raise Conflict(
+            f"request_id {existing.request_id!r} was already used for a different request "
+            f"({existing.action} of {existing.identifier!r}); use a new request_id for a new request.",
+            code="request_id_reused",
+            fields={"request_id": ["already used with a different body"]},
+        )
+    metrics.REQUESTS_REPLAYED.labels(existing.action).inc()
+    return Accepted(request=existing, replayed=True)
+
+
+# apply(user) -> (deployment, merged config); raises ApiError to refuse.
+Apply = Callable[[User], "tuple[Deployment, dict]"]
+
+
+def _accept(
+    *, action: str, user_external_id: str, identifier: str, request_id: str, payload: dict, digest: str,
+    correlation_id: str, apply: Apply,
+) -> Accepted:
+    try:
+        return _accept_once(
+            action=action, user_external_id=user_external_id, identifier=identifier, request_id=request_id,
+            payload=payload, digest=digest, correlation_id=correlation_id, apply=apply,
+        )
+    except (ApiError, IntegrityError):
+        # A concurrent twin with this request_id may have won while we were refused or hit its
+        # unique key: if so, this is a replay of it.
+        user = user_get_by_external_id(external_id=user_external_id)
+        existing = request_find(user=user, request_id=request_id) if user else None
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+
+
+@transaction.atomic
+def _accept_once(
+    *, action: str, user_external_id: str, identifier: str, request_id: str, payload: dict, digest: str,
+    correlation_id: str, apply: Apply,
+) -> Accepted:
+    user = user_get_or_create(external_id=user_external_id)
+    existing = request_find(user=user, request_id=request_id)
+    if existing is not None:
+        return _replay(existing, digest)
+    deployment, config = apply(user)
+    request = DeploymentRequest.objects.create(
+        request_id=request_id,
+        user=user,
+        deployment=deployment,
+        identifier=deployment.identifier,
+        namespace=deployment.namespace,
+        action=action,
+        payload=payload,
+        config=config,
+        payload_hash=digest,
+        correlation_id=correlation_id,
+    )
+    publish_after_commit(request)
+
+    def accepted():
+        metrics.REQUESTS_ACCEPTED.labels(action).inc()
+        logger.info(
+            "accepted %s of %s/%s (request %s, id %s)", action, deployment.namespace, deployment.identifier,
+            request_id, request.pk,
+            extra={"correlation_id": correlation_id, "request_id": request_id, "request_pk": request.pk,
+                   "action": action, "identifier": deployment.identifier, "user": user_external_id},
+        )
+
+    transaction.on_commit(accepted)
+    return Accepted(request=request, replayed=False)
+
+
+def deployment_request_create(
+    *, user_external_id: str, config: dict, payload: dict, request_id: str, correlation_id: str = ""
+) -> Accepted:
+    """CREATE: `config` is the complete validated config (validators.normalise_config), `payload`
+    what the client sent. The Deployment row is created (or a DELETED one reused) as INITIATED."""
+
+    def apply(user: User):
+        return deployment_initiate(owner=user, config=config), config
+
+    return _accept(
+        action=RequestAction.CREATE, user_external_id=user_external_id, identifier=config["identifier"],
+        request_id=request_id, payload=payload,
+        digest=payload_hash(action=RequestAction.CREATE, identifier=config["identifier"], payload=config),
+        correlation_id=correlation_id, apply=apply,
+    )
+
+
+def _refuse_if_gone(deployment: Deployment) -> None:
+    if deployment.status == DeploymentStatus.DELETED:
+        raise Conflict(
+            f"Deployment {deployment.identifier!r} is deleted; create it again instead.", code="deployment_deleted"
+        )
+    if request_has_pending_delete(deployment=deployment):
+        raise Conflict(
+            f"Deployment {deployment.identifier!r} is being deleted (a DELETE request is pending).",
+            code="delete_pending",
+        )
+
+
+def deployment_request_update(
+    *, user_external_id: str, identifier: str, patch: dict, request_id: str, correlation_id: str = ""
+) -> Accepted:
+    """UPDATE: `patch` (validated config fields, identifier excluded) is merged onto the
+    deployment's desired_config (validators.merge_config: each given field replaces that field);
+    the request stores payload = patch, config = the merged config, which also becomes the
+    Deployment's desired_config. Refused: nothing to change (400), namespace change (400),
+    deployment deleted or being deleted (409), not the caller's (404)."""
+    if not patch:
+        raise InvalidInput("Nothing to change: the body names no config field.", code="nothing_to_change")
+
+    def apply(user: User):
+        deployment = deployment_lock_for_change(owner=user, identifier=identifier)
+        _refuse_if_gone(deployment)
+        if "namespace" in patch and patch["namespace"] != deployment.namespace:
+            raise InvalidInput(
+                f"The namespace of a deployment cannot change (it is {deployment.namespace!r}); "
+                "delete it and create it in the other namespace.",
+                code="namespace_immutable",
+                fields={"namespace": ["cannot be changed"]},
+            )
+        current = validators.normalise_config({**deployment.desired_config, "identifier": deployment.identifier,
+                                               "namespace": deployment.namespace})
+        merged = validators.merge_config(current, patch)
+        if merged == current:
+            raise InvalidInput("Nothing to change: the patch matches the current config.", code="nothing_to_change")
+        deployment_set_desired_config(deployment=deployment, config=merged)
+        return deployment, merged
+
+    return _accept(
+        action=RequestAction.UPDATE, user_external_id=user_external_id, identifier=identifier,
+        request_id=request_id, payload=patch,
+        digest=payload_hash(action=RequestAction.UPDATE, identifier=identifier, payload=patch),
+        correlation_id=correlation_id, apply=apply,
+    )
+
+
+def deployment_request_delete(
+    *, user_external_id: str, identifier: str, request_id: str, correlation_id: str = ""
+) -> Accepted:
+    """DELETE: config = the deployment's current desired_config. Refused when it is already
+    deleted or a DELETE is pending (409), or not the caller's (404)."""
+
+    def apply(user: User):
+        deployment = deployment_lock_for_change(owner=user, identifier=identifier)
+        if deployment.status == DeploymentStatus.DELETED:
+            raise Conflict(f"Deployment {identifier!r} is already deleted.", code="already_deleted")
+        if request_has_pending_delete(deployment=deployment):
+            raise Conflict(
+                f"Deployment {identifier!r} is already being deleted (a DELETE request is pending).",
+                code="delete_pending",
+            )
+        return deployment, dict(deployment.desired_config)
+
+    return _accept(
+        action=RequestAction.DELETE, user_external_id=user_external_id, identifier=identifier,
+        request_id=request_id, payload={},
+        digest=payload_hash(action=RequestAction.DELETE, identifier=identifier, payload={}),
+        correlation_id=correlation_id, apply=apply,
+    )

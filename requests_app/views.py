@@ -1,0 +1,228 @@
+"""Deployment requests: the three write endpoints and the reads.
+
+POST   /api/v1/deployments/requests/create         CREATE  202 (200 replay)
+PATCH  /api/v1/deployments/requests/{identifier}   UPDATE  202 (200 replay)
+DELETE /api/v1/deployments/requests/{identifier}   DELETE  202 (200 replay)
+GET    /api/v1/requests/                           the caller's requests (cursor-paginated)
+GET    /api/v1/requests/{request_id}               one of the caller's requests
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet
+
+from deployments_app import validators
+from k8sdm.api.errors import InvalidInput
+from k8sdm.api.pagination import NewestFirstPagination
+from k8sdm.api.schema import CORRELATION_ID, IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error_responses
+from requests_app.models import RequestAction, RequestStatus
+from requests_app.selectors import request_get, request_list
+from requests_app.serializers import (
+    DeploymentRequestCreateInputSerializer,
+    DeploymentRequestDeleteInputSerializer,
+    DeploymentRequestFilterSerializer,
+    DeploymentRequestOutputSerializer,
+    DeploymentRequestUpdateInputSerializer,
+)
+from requests_app.services import (
+    Accepted,
+    deployment_request_create,
+    deployment_request_delete,
+    deployment_request_update,
+)
+
+ACCEPTED_DESCRIPTION = "Accepted: stored and queued; follow it at links.self."
+REPLAY_DESCRIPTION = "Replay of an earlier request with the same request_id and body: the original request."
+
+CREATE_EXAMPLE = OpenApiExample(
+    "create",
+    value={"identifier": "web", "image": "nginx:1.27", "replicas": 2, "labels": {"tier": "frontend"},
+           "ports": [{"name": "http", "container_port": 80}], "request_id": "3f1c2a9e-create-web"},
+    request_only=True,
+)
+UPDATE_EXAMPLE = OpenApiExample("scale and roll", value={"image": "nginx:1.28", "replicas": 3}, request_only=True)
+REQUEST_EXAMPLE = OpenApiExample(
+    "accepted request",
+    value={
+        "id": 42, "request_id": "3f1c2a9e-create-web", "action": "CREATE", "status": "CREATED",
+        "identifier": "web", "namespace": "default",
+        "payload": {"identifier": "web", "image": "nginx:1.27", "replicas": 2},
+        "config": {"identifier": "web", "namespace": "default", "image": "nginx:1.27", "replicas": 2,
+                   "labels": {}, "annotations": {}, "env": [], "ports": [], "resources": {}, "command": [],
+                   "args": []},
+        "error": "", "attempts": 0, "resource_version": "", "correlation_id": "9b2e0c7d4f1a4e4f8d1c0b7a6e5d4c3b",
+        "created_at": "2025-01-01T12:00:00Z", "published_at": None, "started_at": None, "finished_at": None,
+        "links": {"self": "/api/v1/requests/3f1c2a9e-create-web", "deployment": "/api/v1/deployments/web"},
+    },
+    response_only=True,
+    status_codes=["202", "200"],
+)
+
+
+def _request_id(request, body_value: str | None) -> str:
+    """The idempotency key: body `request_id` and/or the Idempotency-Key header (equal if both), or new."""
+    header = request.headers.get("Idempotency-Key")
+    if header is not None:
+        try:
+            validators.validate_request_id(header)
+        except Exception:  # noqa: BLE001 - re-raised as a field error
+            raise InvalidInput(
+                "The Idempotency-Key header is malformed.",
+                fields={"Idempotency-Key": ["must be 1-128 characters of letters, digits and . _ : @ + -"]},
+            ) from None
+        if body_value is not None and body_value != header:
+            raise InvalidInput(
+                "request_id in the body and the Idempotency-Key header differ.",
+                code="request_id_mismatch",
+                fields={"request_id": ["differs from the Idempotency-Key header"]},
+            )
+        return header
+    return body_value or uuid.uuid4().hex
+
+
+def _answer(accepted: Accepted) -> Response:
+    data = DeploymentRequestOutputSerializer(accepted.request).data
+    return Response(data, status=status.HTTP_200_OK if accepted.replayed else status.HTTP_202_ACCEPTED)
+
+
+def _write_responses() -> dict:
+    return {
+        202: OpenApiResponse(DeploymentRequestOutputSerializer, description=ACCEPTED_DESCRIPTION),
+        200: OpenApiResponse(DeploymentRequestOutputSerializer, description=REPLAY_DESCRIPTION),
+        **error_responses(*WRITE_ERRORS),
+    }
+
+
+IDENTIFIER_PARAM = OpenApiParameter(
+    "identifier", type=str, location=OpenApiParameter.PATH, description="The deployment's identifier.",
+    pattern=validators.DNS1123_LABEL.pattern,
+)
+
+
+class DeploymentRequestCommandViewSet(GenericViewSet):
+    """CREATE, UPDATE and DELETE requests. Each validates its input, calls one service, and answers
+    with the stored request."""
+
+    serializer_class = DeploymentRequestOutputSerializer
+    lookup_field = "identifier"
+
+    @extend_schema(
+        operation_id="deployment_request_create",
+        summary="Ask for a Deployment to be created",
+        tags=["deployment requests"],
+        request=DeploymentRequestCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY, CORRELATION_ID],
+        responses=_write_responses(),
+        examples=[CREATE_EXAMPLE, REQUEST_EXAMPLE],
+        description="Stores a CREATE request and an INITIATED Deployment in one transaction and queues it. "
+        "409 identifier_taken if a deployment with this identifier exists (for any user) and is not DELETED; "
+        "a DELETED one is reused. The identifier `create` is reserved.",
+    )
+    def create(self, request):
+        serializer = DeploymentRequestCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        payload = dict(serializer.validated_data)
+        request_id = _request_id(request, payload.pop("request_id", None))
+        accepted = deployment_request_create(
+            user_external_id=request.user.external_id,
+            config=validators.normalise_config(payload),
+            payload=payload,
+            request_id=request_id,
+            correlation_id=request._request.correlation_id,
+        )
+        return _answer(accepted)
+
+    @extend_schema(
+        operation_id="deployment_request_update",
+        summary="Ask for a Deployment to be changed",
+        tags=["deployment requests"],
+        request=DeploymentRequestUpdateInputSerializer,
+        parameters=[IDENTIFIER_PARAM, IDEMPOTENCY_KEY, CORRELATION_ID],
+        responses=_write_responses(),
+        examples=[UPDATE_EXAMPLE, REQUEST_EXAMPLE],
+        description="A partial config merged onto the deployment's current desired config: each field given "
+        "replaces that field whole (maps and lists included). 400 nothing_to_change when the body names no field "
+        "or changes nothing; 400 namespace_immutable; 409 deployment_deleted or delete_pending.",
+    )
+    def partial_update(self, request, identifier: str):
+        serializer = DeploymentRequestUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patch = dict(serializer.validated_data)
+        request_id = _request_id(request, patch.pop("request_id", None))
+        accepted = deployment_request_update(
+            user_external_id=request.user.external_id,
+            identifier=identifier,
+            patch=patch,
+            request_id=request_id,
+            correlation_id=request._request.correlation_id,
+        )
+        return _answer(accepted)
+
+    @extend_schema(
+        operation_id="deployment_request_delete",
+        summary="Ask for a Deployment to be deleted",
+        tags=["deployment requests"],
+        request=DeploymentRequestDeleteInputSerializer,
+        parameters=[IDENTIFIER_PARAM, IDEMPOTENCY_KEY, CORRELATION_ID],
+        responses=_write_responses(),
+        examples=[REQUEST_EXAMPLE],
+        description="The body is optional ({\"request_id\": ...}). 409 already_deleted when the deployment is "
+        "DELETED, 409 delete_pending when a DELETE request for it is still pending.",
+    )
+    def destroy(self, request, identifier: str):
+        serializer = DeploymentRequestDeleteInputSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        request_id = _request_id(request, serializer.validated_data.get("request_id"))
+        accepted = deployment_request_delete(
+            user_external_id=request.user.external_id,
+            identifier=identifier,
+            request_id=request_id,
+            correlation_id=request._request.correlation_id,
+        )
+        return _answer(accepted)
+
+
+class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    """The caller's requests, newest first, and one by request_id."""
+
+    serializer_class = DeploymentRequestOutputSerializer
+    pagination_class = NewestFirstPagination
+    lookup_field = "request_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_queryset(self):
+        filters = DeploymentRequestFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return request_list(user=self.request.user.user, **filters.validated_data)
+
+    def get_object(self):
+        return request_get(user=self.request.user.user, request_id=self.kwargs["request_id"])
+
+    @extend_schema(
+        operation_id="request_list",
+        summary="The caller's requests",
+        tags=["requests"],
+        parameters=[
+            OpenApiParameter("status", str, enum=RequestStatus.values, description="Only requests in this status."),
+            OpenApiParameter("action", str, enum=RequestAction.values, description="Only requests of this action."),
+            OpenApiParameter("identifier", str, description="Only requests for this deployment."),
+        ],
+        responses={200: DeploymentRequestOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="request_retrieve",
+        summary="One of the caller's requests",
+        tags=["requests"],
+        parameters=[OpenApiParameter("request_id", type=str, location=OpenApiParameter.PATH, pattern=validators.REQUEST_ID.pattern)],
+        responses={200: DeploymentRequestOutputSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
