@@ -49,11 +49,14 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
     async def on_error(exc):
         logger.debug("NATS client error: %s", exc)
 
-    return await nats.connect(
+    nc = await nats.connect(
         url or settings.NATS_URL,
         name=name,
         connect_timeout=settings.K8SDM_NATS_CONNECT_TIMEOUT,
-        max_reconnect_attempts=-1,
+        # nats-py retries a first connect forever when reconnects are unlimited, deaf to our stop
+        # flag: give up the first connect quickly (callers retry with backoff and log), then
+        # reconnect without limit once connected.
+        max_reconnect_attempts=1,
         reconnect_time_wait=0.5,
         allow_reconnect=True,
         disconnected_cb=on_disconnect,
@@ -61,6 +64,8 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
         error_cb=on_error,
         **options,
     )
+    nc.options["max_reconnect_attempts"] = -1
+    return nc
 
 
 async def ensure_stream(js) -> None:
