@@ -37,6 +37,7 @@ CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a con
                     "returned and now may show up in the list.")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_WATCH_TIMEOUT = 1800
+WRITE_BATCH = 64  # watch events per HTTP chunk (clients split chunks into lines)
 
 
 def _json_response(obj: Any, status: int = 200, headers: dict | None = None) -> web.Response:
@@ -671,7 +672,7 @@ class Emulator:
         field = parse_field_selector(q.get("fieldSelector"))
         dry = self._dry_run(q)
         victims = [st for st in list(self.store.iter_objects(res.name, ns))
-                   if (label is None or label(st.labels)) and (field is None or field(st.obj))]
+                   if (label is None or label(st.labels)) and (field is None or field(st.fields))]
         items = []
         for st in victims:
             m = st.obj["metadata"]
@@ -752,18 +753,18 @@ class Emulator:
         next_key = None
         remaining = 0
         for st in source:
-            m = st.obj["metadata"]
-            key = (m.get("namespace", ""), m["name"])
+            m = st.fields["metadata"]
+            key = (m["namespace"], m["name"])
             if start_after is not None and key <= start_after:
                 continue
             if label is not None and not label(st.labels):
                 continue
-            if field is not None and not field(st.obj):
+            if field is not None and not field(st.fields):
                 continue
             if limit and len(items) >= limit:
                 if next_key is None:
-                    last = items[-1].obj["metadata"]
-                    next_key = (last.get("namespace", ""), last["name"])
+                    last = items[-1].fields["metadata"]
+                    next_key = (last["namespace"], last["name"])
                 remaining += 1
                 continue
             items.append(st)
@@ -861,8 +862,8 @@ class Emulator:
                 await resp.write(b'{"type":"ERROR","object":' + dumps(expired_status) + b"}\n")
                 await resp.write_eof()
                 return resp
-            if initial:
-                await resp.write(b"".join(initial))
+            for i in range(0, len(initial), WRITE_BATCH):
+                await resp.write(b"".join(initial[i:i + WRITE_BATCH]))
             if send_initial:
                 await resp.write(self._bookmark(res, initial_rv, initial_end=True, table=table))
             loop = asyncio.get_running_loop()
@@ -871,8 +872,9 @@ class Emulator:
             while True:
                 w.wake.clear()
                 if w.buf:
-                    data = b"".join(w.buf)
-                    w.buf.clear()
+                    buf = w.buf
+                    n = min(len(buf), WRITE_BATCH)
+                    data = b"".join(buf.popleft() for _ in range(n))
                     await resp.write(data)
                     continue
                 if w.closed:

@@ -22,16 +22,30 @@ def dumps(obj) -> bytes:
 
 
 class Stored:
-    """One version of an object. ``obj`` is never mutated once stored."""
-    __slots__ = ("obj", "raw")
+    """One version of an object: its JSON bytes, plus the parsed dict while it is the
+    current version. Superseded versions (kept only by the bounded event log) drop the
+    dict and re-parse on demand, so history costs about its JSON size in memory."""
+    __slots__ = ("_obj", "raw", "labels", "fields")
 
     def __init__(self, obj: dict):
-        self.obj = obj
+        self._obj = obj
         self.raw = dumps(obj)
+        meta = obj["metadata"]
+        self.labels = meta.get("labels") or {}
+        st = obj.get("status")
+        self.fields = {"metadata": {"name": meta.get("name", ""),
+                                    "namespace": meta.get("namespace", "")},
+                       "status": {"phase": st.get("phase", "")} if isinstance(st, dict) else {}}
 
     @property
-    def labels(self) -> dict:
-        return self.obj["metadata"].get("labels") or {}
+    def obj(self) -> dict:
+        o = self._obj
+        if o is None:
+            o = json.loads(self.raw)
+        return o
+
+    def release(self) -> None:
+        self._obj = None
 
 
 class Event:
@@ -89,7 +103,7 @@ class Watcher:
     def matches(self, stored: Stored) -> bool:
         if self.label_match is not None and not self.label_match(stored.labels):
             return False
-        if self.field_match is not None and not self.field_match(stored.obj):
+        if self.field_match is not None and not self.field_match(stored.fields):
             return False
         return True
 
@@ -228,11 +242,16 @@ class Store:
         name = obj["metadata"]["name"]
         key = (ns, name)
         objs = self.objs[res]
-        if key not in objs:
+        old = objs.get(key)
+        if old is None:
             self._sorted[res] = None
+        elif old is not prev:
+            old.release()
         objs[key] = st
         self.by_ns[res].setdefault(ns, {})[name] = st
         self._emit(Event(rv, type_, res, ns, name, st, prev), source)
+        if prev is not None:
+            prev.release()
         return st
 
     def remove(self, res: str, ns: str, name: str, source: str = "api") -> Optional[Stored]:
@@ -253,6 +272,7 @@ class Store:
         obj["metadata"] = meta
         final = Stored(obj)
         self._emit(Event(rv, "DELETED", res, ns, name, final, prev), source)
+        prev.release()
         return final
 
     def _emit(self, ev: Event, source: str) -> None:
