@@ -59,6 +59,7 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
         max_reconnect_attempts=1,
         reconnect_time_wait=0.5,
         allow_reconnect=True,
+        drain_timeout=2,
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
         error_cb=on_error,

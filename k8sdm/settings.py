@@ -226,6 +226,8 @@ K8SDM_WORKER_CONCURRENCY = env.int("K8SDM_WORKER_CONCURRENCY", default=8)
 K8SDM_ACK_WAIT_SECONDS = env.float("K8SDM_ACK_WAIT_SECONDS", default=60.0)
 K8SDM_MAX_DELIVER = env.int("K8SDM_MAX_DELIVER", default=20)
 K8SDM_APPLY_MAX_ATTEMPTS = env.int("K8SDM_APPLY_MAX_ATTEMPTS", default=6)
+# 409 Conflict (stale resourceVersion) on an update: re-read and retry this many times.
+K8SDM_CONFLICT_RETRIES = env.int("K8SDM_CONFLICT_RETRIES", default=10)
 K8SDM_RETRY_BASE_SECONDS = env.float("K8SDM_RETRY_BASE_SECONDS", default=0.5)
 K8SDM_RETRY_MAX_SECONDS = env.float("K8SDM_RETRY_MAX_SECONDS", default=30.0)
 K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)

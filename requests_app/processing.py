@@ -36,7 +36,6 @@ from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 logger = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x6B38  # advisory lock namespace ("k8") for per-deployment locks
-MAX_CONFLICT_RETRIES = 5
 
 
 class Outcome(enum.Enum):
@@ -128,7 +127,8 @@ def _apply_create(req: DeploymentRequest, owner: str) -> dict:
 
 
 def _apply_update(req: DeploymentRequest, owner: str) -> dict:
-    for _ in range(MAX_CONFLICT_RETRIES):
+    retries = settings.K8SDM_CONFLICT_RETRIES
+    for attempt in range(retries):
         live = k8s.get_deployment(req.namespace, req.identifier)
         if live is None:
             raise k8s.K8sError(
@@ -143,8 +143,10 @@ def _apply_update(req: DeploymentRequest, owner: str) -> dict:
                 raise
             metrics.RETRIES.labels("conflict").inc()
             logger.info("conflict updating %s/%s: re-reading", req.namespace, req.identifier)
+            # The controller writes status while a rollout runs; a short jittered pause de-syncs us.
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
     raise k8s.K8sError(status=409, reason="Conflict",
-                       message=f"gave up after {MAX_CONFLICT_RETRIES} conflicting concurrent changes")
+                       message=f"gave up after {retries} conflicting concurrent changes")
 
 
 def _apply_delete(req: DeploymentRequest) -> None:
