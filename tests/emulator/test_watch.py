@@ -233,38 +233,39 @@ def test_a_slow_watcher_is_closed_instead_of_buffering_without_bound(k8s_emulato
 
 
 def test_the_watch_snapshot_and_cursor_neither_lose_nor_double_events(k8s_emulator, apps):
-    """Writers run while watches start: each watch must see every object exactly once."""
+    """Watches (and list-then-watch) started while a writer creates objects must each see
+    every object exactly once."""
     k8s_emulator.pause_controller()
-    stop = threading.Event()
-    created = []
+    total = 300
+    all_names = {f"d-{i}" for i in range(total)}
 
     def writer():
         api = client.AppsV1Api(k8s_emulator.api_client())
-        i = 0
-        while not stop.is_set() and i < 200:
+        for i in range(total):
             api.create_namespaced_deployment("default", deployment(f"d-{i}", app="x"))
-            created.append(f"d-{i}")
-            i += 1
     t = threading.Thread(target=writer)
     t.start()
-    seen_sets = []
-    for _ in range(3):
-        time.sleep(0.05)
-        w = watch.Watch()
+    results = []
+    for round_ in range(4):
+        time.sleep(0.03)
         seen = []
-        for ev in w.stream(apps.list_namespaced_deployment, "default", timeout_seconds=2):
-            seen.append(ev["object"].metadata.name)
-            if len(seen) >= 40 and not t.is_alive():
-                pass
-        seen_sets.append(seen)
-    stop.set()
+        kw = {"timeout_seconds": 10}
+        if round_ % 2:  # list, then watch from the list's resourceVersion
+            lst = apps.list_namespaced_deployment("default")
+            seen = [d.metadata.name for d in lst.items]
+            kw["resource_version"] = lst.metadata.resource_version
+        w = watch.Watch()
+        if len(set(seen)) < total:
+            for ev in w.stream(apps.list_namespaced_deployment, "default", **kw):
+                assert ev["type"] == "ADDED"
+                seen.append(ev["object"].metadata.name)
+                if len(seen) >= total:
+                    w.stop()
+        results.append(seen)
     t.join()
-    for seen in seen_sets:
+    for seen in results:
         assert len(seen) == len(set(seen)), "an object was delivered twice"
-        assert set(seen) == set(created[:len(set(seen))]) or set(seen) <= set(created)
-        # every object that existed when the stream ended was seen
-    final = {d.metadata.name for d in apps.list_namespaced_deployment("default").items}
-    assert set(seen_sets[-1]) == final
+        assert set(seen) == all_names, "an object was missed"
 
 
 def test_shared_informer_keeps_a_cache_in_sync(k8s_emulator, apps):
