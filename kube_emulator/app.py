@@ -318,6 +318,15 @@ class Emulator:
 
     @staticmethod
     def _decode(raw: bytes, ctype: str) -> Any:
+        if ctype == "application/vnd.kubernetes.protobuf":
+            from .protobuf import ProtobufError, decode
+            try:
+                return decode(raw)
+            except (ProtobufError, UnicodeDecodeError, IndexError) as e:
+                raise errors.unsupported_media_type(
+                    ctype, f"the body of the request was in an unknown format - accepted media "
+                           f"types include: application/json, application/yaml (kube-emulator "
+                           f"decodes only simple Namespace/Deployment protobuf bodies: {e})")
         if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
             import yaml
             try:

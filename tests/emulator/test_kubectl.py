@@ -152,3 +152,15 @@ def test_kubectl_sees_the_server_version_and_namespaces(kubectl):
     assert v["serverVersion"]["major"] == "1"
     out = kubectl("get", "namespaces").stdout
     assert "default" in out and "kube-system" in out
+
+
+def test_kubectl_create_namespace_and_deployment_send_protobuf_that_is_understood(kubectl):
+    assert "namespace/team-a created" in kubectl("create", "namespace", "team-a").stdout
+    kubectl("-n", "team-a", "create", "deployment", "api", "--image=nginx:1.25",
+            "--replicas=2", "--port=8080")
+    d = get_json(kubectl, "-n", "team-a", "deployment", "api")
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    assert (c["name"], c["image"], c["ports"][0]["containerPort"]) == ("nginx", "nginx:1.25", 8080)
+    assert d["spec"]["replicas"] == 2 and d["spec"]["selector"] == {"matchLabels": {"app": "api"}}
+    kubectl("-n", "team-a", "rollout", "status", "deployment/api", "--timeout=20s")
+    assert 'namespace "team-a" deleted' in kubectl("delete", "namespace", "team-a").stdout
