@@ -290,3 +290,13 @@ def test_a_list_at_an_exact_resource_version_shows_the_past_or_410(k8s_emulator,
                                         resource_version_match="Exact")
     assert e.value.status == 410
     assert status_of(e.value)["reason"] == "Expired"
+
+
+def test_annotation_changes_bump_generation_like_the_real_apiserver(k8s_emulator, apps):
+    """kube-apiserver's Deployment strategy bumps generation on spec *or* annotation changes
+    (annotations are copied to ReplicaSets); label changes do not."""
+    k8s_emulator.pause_controller()
+    apps.create_namespaced_deployment("default", deployment("web"))
+    d = apps.patch_namespaced_deployment("web", "default",
+                                         {"metadata": {"annotations": {"example.com/x": "1"}}})
+    assert d.metadata.generation == 2

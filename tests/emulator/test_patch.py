@@ -156,3 +156,17 @@ def test_dry_run_validates_without_storing(dep, k8s_api_client):
                                          dry_run="All")
     assert d.spec.replicas == 9
     assert apps.read_namespaced_deployment("web", "default").spec.replicas == 2
+
+
+def test_the_official_client_can_force_a_merge_patch_and_gets_415_for_apply(k8s_api_client, dep):
+    apps = client.AppsV1Api(k8s_api_client)
+    d = apps.patch_namespaced_deployment(
+        "web", "default", {"spec": {"template": {"spec": {"containers": [
+            {"name": "solo", "image": "busybox:3"}]}}}},
+        _content_type="application/merge-patch+json")
+    assert [c.name for c in d.spec.template.spec.containers] == ["solo"]  # lists replaced
+    with pytest.raises(ApiException) as e:
+        apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 1}},
+                                         field_manager="me",
+                                         _content_type="application/apply-patch+yaml")
+    assert e.value.status == 415
