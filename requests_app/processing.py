@@ -29,6 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from deployments_app import k8s
+from deployments_app.models import Deployment
 from deployments_app.sync import deployment_mark_gone, deployment_sync
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
@@ -270,15 +271,32 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
             connection.close()  # a lost connection has released the lock already
 
 
-def handle_sync(namespace: str, name: str) -> Decision:
-    """Handle a SyncDeployment message: read the live object and mirror it (404 = DELETED)."""
+def handle_sync(namespace: str, name: str, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
+    """Handle a SyncDeployment message: read the live object and mirror it (404 = DELETED).
+
+    The read and the write happen under the deployment's lock, so a sync can never write a read
+    taken before a concurrent apply over that apply's newer result."""
+    deployment_id = (
+        Deployment.objects.filter(identifier=name, namespace=namespace).values_list("id", flat=True).first()
+    )
+    if deployment_id is None:
+        # deployment_sync only ever touches rows k8sdm created: anything else is left alone.
+        metrics.SYNCS.labels("false").inc()
+        return Decision(Outcome.ACK, reason="not managed by k8sdm (no row)")
+    if not acquire_deployment_lock(deployment_id, wait=2.0, stop=stop, heartbeat=heartbeat):
+        return Decision(Outcome.NAK, delay=0.5, reason="deployment busy: a request is being applied")
     try:
-        live = k8s.get_deployment(namespace, name)
-    except k8s.K8sError as exc:
-        if exc.transient:
-            return Decision(Outcome.NAK, delay=_backoff(1, exc.retry_after), reason=str(exc))
-        return Decision(Outcome.TERM, reason=str(exc))
-    # deployment_sync only ever touches rows k8sdm created: anything else is left alone.
-    result = deployment_sync(namespace=namespace, name=name, live=live)
+        try:
+            live = k8s.get_deployment(namespace, name)
+        except k8s.K8sError as exc:
+            if exc.transient:
+                return Decision(Outcome.NAK, delay=_backoff(1, exc.retry_after), reason=str(exc))
+            return Decision(Outcome.TERM, reason=str(exc))
+        result = deployment_sync(namespace=namespace, name=name, live=live)
+    finally:
+        try:
+            _unlock(deployment_id)
+        except DatabaseError:
+            connection.close()
     metrics.SYNCS.labels(str(result.changed).lower()).inc()
     return Decision(Outcome.ACK, reason=result.reason)

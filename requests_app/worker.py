@@ -211,7 +211,7 @@ class RequestWorker:
                 message = messages.ApplyRequest.from_bytes(data)
                 return handle_apply(message.request_pk, stop=self.stop, heartbeat=heartbeat)
             message = messages.SyncDeployment.from_bytes(data)
-            return handle_sync(message.namespace, message.name)
+            return handle_sync(message.namespace, message.name, stop=self.stop, heartbeat=heartbeat)
         except messages.MessageError as exc:
             return Decision(Outcome.TERM, reason=str(exc))
         except DatabaseError as exc:
