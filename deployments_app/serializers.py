@@ -214,6 +214,6 @@ class DeploymentFilterSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=Deployment._meta.get_field("status").choices, required=False)
     health = serializers.ChoiceField(choices=Deployment._meta.get_field("health").choices, required=False)
-    namespace = StrictCharField(max_length=63, required=False)
+    namespace = StrictCharField(max_length=63, required=False, validators=[v.validate_identifier])
 
 

@@ -28,7 +28,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generi
     lookup_field = "identifier"
 
     def get_queryset(self):
-        filters = DeploymentFilterSerializer(data=self.request.query_params)
+        filters = DeploymentFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return deployment_list(user=self.request.user.user, **filters.validated_data)
 
@@ -39,7 +39,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generi
         parameters=[
             OpenApiParameter("status", str, enum=DeploymentStatus.values),
             OpenApiParameter("health", str, enum=DeploymentHealth.values),
-            OpenApiParameter("namespace", str),
+            OpenApiParameter("namespace", str, pattern=validators.DNS1123_LABEL.pattern),
         ],
         responses={200: DeploymentOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
     )

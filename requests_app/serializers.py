@@ -88,6 +88,6 @@ class DeploymentRequestFilterSerializer(serializers.Serializer):
 
     status = serializers.ChoiceField(choices=RequestStatus.choices, required=False)
     action = serializers.ChoiceField(choices=RequestAction.choices, required=False)
-    identifier = StrictCharField(max_length=63, required=False)
+    identifier = StrictCharField(max_length=63, required=False, validators=[v.validate_identifier])
 
 

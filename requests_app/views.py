@@ -196,7 +196,7 @@ class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        filters = DeploymentRequestFilterSerializer(data=self.request.query_params)
+        filters = DeploymentRequestFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return request_list(user=self.request.user.user, **filters.validated_data)
 
@@ -210,7 +210,8 @@ class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         parameters=[
             OpenApiParameter("status", str, enum=RequestStatus.values, description="Only requests in this status."),
             OpenApiParameter("action", str, enum=RequestAction.values, description="Only requests of this action."),
-            OpenApiParameter("identifier", str, description="Only requests for this deployment."),
+            OpenApiParameter("identifier", str, description="Only requests for this deployment.",
+                             pattern=validators.DNS1123_LABEL.pattern),
         ],
         responses={200: DeploymentRequestOutputSerializer(many=True), **error_responses(*READ_ERRORS)},
     )

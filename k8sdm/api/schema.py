@@ -70,8 +70,8 @@ CORRELATION_ID = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=False,
     description="Correlation id to log and store with the request (<= 64 of letters, digits, . _ : -); "
-    "X-Request-Id works too. Generated when absent; always echoed in the X-Correlation-Id response header.",
-    pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+    "X-Request-Id works too. Generated when absent or malformed (it is never a reason to refuse a request); "
+    "always echoed in the X-Correlation-Id response header.",
     type=str,
 )
 
