@@ -5,6 +5,7 @@ import asyncio
 import base64
 import binascii
 import calendar
+import contextvars
 import json
 import logging
 import sys
@@ -21,6 +22,7 @@ from .errors import ApiError
 from .faults import Faults
 from .patch import PatchConflict, PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import DEPLOYMENTS, NAMESPACES, Resource
+from .schema import prune_unknown
 from .selectors import (NAMESPACE_FIELD_GETTERS, field_selector_name, label_selector_string,
                         parse_field_selector, parse_label_selector)
 from .store import Store, Stored, Watcher, dumps, event_line, with_rv
@@ -37,6 +39,7 @@ CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a con
                     "returned and now may show up in the list.")
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_WATCH_TIMEOUT = 1800
+_warnings: contextvars.ContextVar = contextvars.ContextVar("kube_emulator_warnings", default=None)
 WRITE_BATCH = 64  # watch events per HTTP chunk (clients split chunks into lines)
 
 
@@ -180,7 +183,11 @@ class Emulator:
                     err = self.faults.pick(request.method, route.verb, request.path)
                     if err is not None:
                         raise err
+            warnings: list = []
+            _warnings.set(warnings)
             resp = await self._dispatch(request, route)
+            for w in warnings:
+                resp.headers.add("Warning", w)
         except ApiError as e:
             resp = _json_response(e.status(), e.code, e.headers)
         except web.HTTPException:
@@ -401,6 +408,27 @@ class Emulator:
         return body
 
     @staticmethod
+    def _field_validation(kind: str, obj: Any, q) -> None:
+        """Drop unknown fields; Strict: 400; otherwise a Warning header per field."""
+        mode = q.get("fieldValidation") or "Warn"
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise errors.bad_request(f'fieldValidation must be one of "Ignore", "Warn" or '
+                                     f'"Strict", got "{mode}"')
+        unknown = prune_unknown(kind, obj)
+        if not unknown:
+            return
+        if mode == "Strict":
+            version = "v1"
+            detail = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise errors.bad_request(f'{kind} in version "{version}" cannot be handled as a '
+                                     f'{kind}: strict decoding error: {detail}')
+        if mode == "Warn":
+            ws = _warnings.get()
+            if ws is not None:
+                for u in unknown:
+                    ws.append('299 - "unknown field \\"' + u + '\\""')
+
+    @staticmethod
     def _dry_run(q) -> bool:
         dr = q.getall("dryRun", []) if hasattr(q, "getall") else [q.get("dryRun")]
         for v in dr:
@@ -441,6 +469,7 @@ class Emulator:
     # ------------------------------------------------------------------ create
     def create(self, res: Resource, ns: str, body: Any, q) -> Any:
         body = self._check_kind(res, body)
+        self._field_validation(res.kind, body, q)
         meta = body["metadata"]
         if res.namespaced:
             bns = meta.get("namespace")
@@ -478,11 +507,13 @@ class Emulator:
         cur = self._require(res, ns, name)
         if sub == "scale":
             body = self._check_kind(res, body, "Scale")
+            self._field_validation("Scale", body, q)
             self._check_precondition(res, cur, body["metadata"].get("resourceVersion"), name)
             new = self._apply_scale(res, cur, body, name)
             out = self._commit_update(res, cur, new, q, sub)
             return 200, self._scale_of(json.loads(out) if isinstance(out, bytes) else out)
         body = self._check_kind(res, body)
+        self._field_validation(res.kind, body, q)
         meta = body["metadata"]
         bname = meta.get("name")
         if bname and bname != name:
@@ -617,6 +648,7 @@ class Emulator:
             raise errors.unprocessable(str(e), res.group, res.name, name)
         if not isinstance(patched, dict):
             raise errors.bad_request("patch produced a non-object document")
+        self._field_validation("Scale" if sub == "scale" else res.kind, patched, q)
         pmeta = patched.get("metadata") if isinstance(patched.get("metadata"), dict) else {}
         self._check_precondition(res, cur, pmeta.get("resourceVersion"), name)
         if pmeta.get("uid") and pmeta["uid"] != cur.obj["metadata"]["uid"]:

@@ -300,3 +300,28 @@ def test_annotation_changes_bump_generation_like_the_real_apiserver(k8s_emulator
     d = apps.patch_namespaced_deployment("web", "default",
                                          {"metadata": {"annotations": {"example.com/x": "1"}}})
     assert d.metadata.generation == 2
+
+
+def test_unknown_fields_are_dropped_with_a_warning_header(k8s_emulator):
+    body = deployment("web")
+    body["spec"]["replica"] = 3            # typo
+    body["spec"]["template"]["spec"]["containers"][0]["imagePolicy"] = "x"
+    r = requests.post(k8s_emulator.url + "/apis/apps/v1/namespaces/default/deployments",
+                      json=body, timeout=5)
+    assert r.status_code == 201
+    assert "replica" not in r.json()["spec"]
+    warnings = r.headers.getall("Warning") if hasattr(r.headers, "getall") else \
+        r.raw.headers.getlist("Warning")
+    assert '299 - "unknown field \\"spec.replica\\""' in warnings
+    assert any("spec.template.spec.containers[0].imagePolicy" in w for w in warnings)
+
+
+def test_unknown_fields_are_a_400_with_strict_field_validation(k8s_emulator):
+    body = deployment("web")
+    body["spec"]["replica"] = 3
+    r = requests.post(k8s_emulator.url + "/apis/apps/v1/namespaces/default/deployments",
+                      params={"fieldValidation": "Strict"}, json=body, timeout=5)
+    assert r.status_code == 400
+    assert r.json()["reason"] == "BadRequest"
+    assert r.json()["message"] == ('Deployment in version "v1" cannot be handled as a Deployment: '
+                                   'strict decoding error: unknown field "spec.replica"')

@@ -164,3 +164,12 @@ def test_kubectl_create_namespace_and_deployment_send_protobuf_that_is_understoo
     assert d["spec"]["replicas"] == 2 and d["spec"]["selector"] == {"matchLabels": {"app": "api"}}
     kubectl("-n", "team-a", "rollout", "status", "deployment/api", "--timeout=20s")
     assert 'namespace "team-a" deleted' in kubectl("delete", "namespace", "team-a").stdout
+
+
+def test_kubectl_apply_rejects_a_misspelled_field(kubectl, tmp_path):
+    f = tmp_path / "typo.yaml"
+    f.write_text((MANIFEST % {"replicas": 1, "image": "nginx:1.25"}).replace(
+        "  replicas: 1", "  replica: 1"))
+    p = kubectl("apply", "-f", str(f), check=False)
+    assert p.returncode != 0
+    assert 'unknown field "spec.replica"' in p.stderr
