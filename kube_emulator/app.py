@@ -310,7 +310,11 @@ class Emulator:
             raw = await request.read()
             return _json_response(self.patch(res, ns, r.name, ctype, raw, r.sub, q))
         if r.verb == "delete":
-            body = await self._read_body(request, optional=True)
+            if "protobuf" in request.headers.get("Content-Type", ""):
+                await request.read()
+                body = None  # protobuf DeleteOptions: not decoded, defaults apply
+            else:
+                body = await self._read_body(request, optional=True)
             return _json_response(self.delete(res, ns, r.name, body, q))
         raise errors.method_not_allowed()  # pragma: no cover
 
