@@ -17,7 +17,7 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(prog="python -m kube_emulator",
                                 description="Kubernetes API emulator (apps/v1 Deployments, "
                                             "core/v1 Namespaces). Not a cluster.")
-    p.add_argument("--port", type=int, default=8001)
+    p.add_argument("--port", type=int, default=8001, help="0 picks a free port (printed)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--kubeconfig", help="write a kubeconfig pointing at this emulator here")
     p.add_argument("--step-delay", type=float, default=0.05,
@@ -40,7 +40,13 @@ async def amain(args) -> int:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
     await site.start()
-    url = f"http://{args.host}:{args.port}"
+    port = args.port
+    if not port:  # --port 0: report the port the OS picked
+        port = site._server.sockets[0].getsockname()[1]
+    client_host = "127.0.0.1" if args.host in ("0.0.0.0", "", "::") else args.host
+    if ":" in client_host:
+        client_host = f"[{client_host}]"
+    url = f"http://{client_host}:{port}"
     if args.kubeconfig:
         write_kubeconfig(args.kubeconfig, url)
     print(f"kube-emulator listening on {url}"

@@ -47,3 +47,23 @@ def test_the_standalone_server_writes_a_kubeconfig_logs_requests_and_exits_0(tmp
         out, err = p.communicate(timeout=10)
     assert p.returncode == 0, err
     assert "GET /api/v1/namespaces 200" in err
+
+
+def test_port_0_picks_a_free_port_and_reports_it(tmp_path):
+    import re
+    kc = tmp_path / "kubeconfig"
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.Popen([sys.executable, "-m", "kube_emulator", "--port", "0", "--quiet",
+                          "--kubeconfig", str(kc)], cwd=root, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stderr.readline()
+        m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+        assert m, line
+        assert f"server: http://127.0.0.1:{m.group(1)}" in kc.read_text()
+        api_client = config.new_client_from_config(config_file=str(kc))
+        assert client.VersionApi(api_client).get_code().minor == "37"
+        api_client.close()
+    finally:
+        p.terminate()
+        p.communicate(timeout=10)
+    assert p.returncode == 0
