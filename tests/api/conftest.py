@@ -55,3 +55,17 @@ def created(alice):
     response = alice.post(CREATE_URL, config(request_id="create-web"), format="json")
     assert response.status_code == 202, response.json()
     return response.json()
+
+
+@pytest.fixture
+def unreachable_nats(settings):
+    """NATS_URL pointing at a closed port, with a fresh per-process publisher (and the real one back after)."""
+    from devstack._proc import free_port
+    from k8sdm import jetstream
+
+    saved = jetstream._publisher, jetstream._publisher_pid
+    settings.NATS_URL = f"nats://127.0.0.1:{free_port()}"
+    settings.K8SDM_NATS_CONNECT_TIMEOUT = 0.5
+    jetstream._publisher = None
+    yield settings.NATS_URL
+    jetstream._publisher, jetstream._publisher_pid = saved
