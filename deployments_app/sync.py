@@ -182,10 +182,10 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending
         return SyncResult(changed=False, status=row.status, reason="unchanged")
     if "drift" in changed and fields["drift"]:
         logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]), extra={"drift": fields["drift"]})
-    for key, value in fields.items():
-        setattr(row, key, value)
+    for key in changed:
+        setattr(row, key, fields[key])
     row.last_synced_at = now
-    row.save()
+    row.save(update_fields=[*changed, "last_synced_at", "updated_at"])
     return SyncResult(changed=True, status=row.status)
 
 

@@ -36,7 +36,8 @@ from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 
 logger = logging.getLogger(__name__)
 
-LOCK_CLASS = 0x6B38  # advisory lock namespace ("k8") for per-deployment locks
+# Per-deployment advisory locks use one bigint key: this prefix in the high bits, the id below.
+LOCK_BASE = 0x6B38 << 40
 
 
 class Outcome(enum.Enum):
@@ -61,13 +62,13 @@ class Stopping(Exception):
 
 def _try_lock(deployment_id: int) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, deployment_id])
+        cursor.execute("SELECT pg_try_advisory_lock(%s + %s)", [LOCK_BASE, deployment_id])
         return bool(cursor.fetchone()[0])
 
 
 def _unlock(deployment_id: int) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, deployment_id])
+        cursor.execute("SELECT pg_advisory_unlock(%s + %s)", [LOCK_BASE, deployment_id])
 
 
 def acquire_deployment_lock(deployment_id: int, *, wait: float, stop: threading.Event | None = None,
@@ -240,14 +241,20 @@ def _log_result(req: DeploymentRequest, started: float) -> None:
 def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
     """Handle an ApplyRequest message: apply that request, and every older pending request of
     its deployment first. Safe to call any number of times for the same request."""
-    try:
-        req = DeploymentRequest.objects.only("id", "status", "deployment_id").get(pk=request_pk)
-    except DeploymentRequest.DoesNotExist:
+    # One round trip: the request's state and, if it is still pending, its deployment's lock.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status, deployment_id, CASE WHEN status = %s THEN pg_try_advisory_lock(%s + deployment_id) "
+            f"ELSE false END FROM {DeploymentRequest._meta.db_table} WHERE id = %s",
+            [RequestStatus.CREATED, LOCK_BASE, request_pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return Decision(Outcome.TERM, reason=f"request {request_pk} does not exist")
-    if req.is_finished:
+    status, deployment_id, locked = row
+    if status != RequestStatus.CREATED:
         return Decision(Outcome.ACK, reason="already finished")
-    deployment_id = req.deployment_id
-    if not acquire_deployment_lock(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
+    if not locked and not acquire_deployment_lock(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
         # Another worker is applying this deployment's requests (ours included, in order).
         return Decision(Outcome.NAK, delay=0.5, reason="deployment busy in another worker")
     try:
@@ -264,6 +271,8 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
                 apply_request(pending, stop=stop, heartbeat=heartbeat)
             except Stopping:
                 return Decision(Outcome.NAK, delay=0.0, reason="shutting down")
+            if pending.pk == request_pk:
+                return Decision(Outcome.ACK)
     finally:
         try:
             _unlock(deployment_id)

@@ -220,8 +220,6 @@ class RequestWorker:
         except Exception as exc:  # noqa: BLE001
             logger.error("unexpected error handling a %s message: %s", consumer, exc, exc_info=True)
             return Decision(Outcome.NAK, delay=2.0, reason=str(exc))
-        finally:
-            db_hygiene()
 
     # --- outbox relay -----------------------------------------------------------------------------
 
