@@ -1,0 +1,105 @@
+"""The ServiceAccounts get exactly the Kubernetes permissions listed here, and nothing more.
+
+Allowed (DESIGN section 7, issue 7):
+- api, migrate: nothing (no binding, no token mounted);
+- worker: get/create/update/patch/delete apps/deployments, in the target namespaces only;
+- watcher: get/list/watch apps/deployments, in the target namespaces only;
+no wildcard, nothing on Secrets, no ClusterRole with a write verb.
+"""
+
+from collections import defaultdict
+
+from tests.deploy import helpers
+
+ALLOWED = {
+    "k8sdm-worker": {("apps", "deployments", frozenset({"get", "create", "update", "patch", "delete"}))},
+    "k8sdm-watcher": {("apps", "deployments", frozenset({"get", "list", "watch"}))},
+}
+NO_PERMISSIONS = {"k8sdm-api", "k8sdm-migrate"}
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "*"}
+TARGET_NAMESPACES = {"default"}
+
+
+def rbac_docs():
+    docs = helpers.all_docs(include_examples=True)
+    roles = {(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]): d
+             for d in docs if d["kind"] in ("Role", "ClusterRole")}
+    bindings = [d for d in docs if d["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+    return roles, bindings
+
+
+def grants() -> dict[str, dict[str, set]]:
+    """service account -> namespace ('*' for cluster-wide) -> {(apiGroup, resource, frozenset(verbs))}."""
+    roles, bindings = rbac_docs()
+    result: dict[str, dict[str, set]] = defaultdict(lambda: defaultdict(set))
+    for binding in bindings:
+        ref = binding["roleRef"]
+        scope = binding["metadata"].get("namespace") if binding["kind"] == "RoleBinding" else "*"
+        role_ns = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        role = roles.get((ref["kind"], role_ns, ref["name"]))
+        assert role is not None, f"{binding['metadata']['name']} refers to {ref}, which is not shipped"
+        for subject in binding["subjects"]:
+            assert subject["kind"] == "ServiceAccount", f"bindings are for ServiceAccounts only: {subject}"
+            assert subject["namespace"] == "k8sdm"
+            for rule in role["rules"]:
+                assert "nonResourceURLs" not in rule and "resourceNames" not in rule
+                for group in rule["apiGroups"]:
+                    for resource in rule["resources"]:
+                        result[subject["name"]][scope].add((group, resource, frozenset(rule["verbs"])))
+    return result
+
+
+def test_the_worker_and_the_watcher_get_exactly_their_verbs_on_deployments_in_each_target_namespace():
+    found = grants()
+    for account, expected in ALLOWED.items():
+        assert set(found[account]) == TARGET_NAMESPACES, f"{account} is bound in {set(found[account])}"
+        for namespace in TARGET_NAMESPACES:
+            assert found[account][namespace] == expected, f"{account} in {namespace}: {found[account][namespace]}"
+
+
+def test_no_other_service_account_is_bound_to_anything():
+    assert set(grants()) == set(ALLOWED)
+    for account in NO_PERMISSIONS:
+        assert account not in grants()
+
+
+def test_no_rule_uses_a_wildcard_or_touches_secrets():
+    roles, _ = rbac_docs()
+    for role in roles.values():
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule.get(field, []), f"{role['metadata']['name']}: wildcard in {field}"
+            assert not {"secrets", "pods/exec", "serviceaccounts/token"} & set(rule["resources"])
+
+
+def test_no_cluster_role_can_write():
+    roles, bindings = rbac_docs()
+    for (kind, _, name), role in roles.items():
+        if kind == "ClusterRole":
+            for rule in role["rules"]:
+                assert not WRITE_VERBS & set(rule["verbs"]), f"ClusterRole {name} can write"
+    assert not [b for b in bindings if b["kind"] == "ClusterRoleBinding" and b["roleRef"]["kind"] == "ClusterRole"
+                and any(WRITE_VERBS & set(r["verbs"]) for r in roles[("ClusterRole", None, b["roleRef"]["name"])]["rules"])]
+
+
+def test_only_the_worker_and_the_watcher_mount_a_service_account_token():
+    accounts = {sa["metadata"]["name"]: sa for sa in helpers.docs_of_kind("ServiceAccount")}
+    assert set(accounts) == NO_PERMISSIONS | set(ALLOWED)
+    for name in NO_PERMISSIONS:
+        assert accounts[name]["automountServiceAccountToken"] is False
+    for component, workload in helpers.workloads().items():
+        pod = workload["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"k8sdm-{component}"
+        assert pod["automountServiceAccountToken"] is (f"k8sdm-{component}" in ALLOWED)
+
+
+def test_the_grants_cover_what_the_kubernetes_adapter_calls():
+    # deployments_app/k8s.py: read/create/replace/delete_namespaced_deployment (worker),
+    # list/watch (watcher). If it starts calling something else, the Roles must follow.
+    source = (helpers.ROOT / "deployments_app" / "k8s.py").read_text()
+    calls = set(__import__("re").findall(r"\b(?:api|apps\(\))\.(\w+)", source))
+    assert "read_namespaced_deployment" in calls
+    assert calls <= {
+        "read_namespaced_deployment", "create_namespaced_deployment", "replace_namespaced_deployment",
+        "delete_namespaced_deployment", "list_namespaced_deployment", "list_deployment_for_all_namespaces",
+    }, calls
