@@ -717,7 +717,7 @@ class Emulator:
         field = parse_field_selector(q.get("fieldSelector"))
         dry = self._dry_run(q)
         victims = [st for st in list(self.store.iter_objects(res.name, ns))
-                   if (label is None or label(st.labels)) and (field is None or field(st.fields))]
+                   if (label is None or label(st.labels)) and (field is None or field(st))]
         items = []
         for st in victims:
             m = st.obj["metadata"]
@@ -798,18 +798,17 @@ class Emulator:
         next_key = None
         remaining = 0
         for st in source:
-            m = st.fields["metadata"]
-            key = (m["namespace"], m["name"])
+            key = (st.namespace, st.name)
             if start_after is not None and key <= start_after:
                 continue
             if label is not None and not label(st.labels):
                 continue
-            if field is not None and not field(st.fields):
+            if field is not None and not field(st):
                 continue
             if limit and len(items) >= limit:
                 if next_key is None:
-                    last = items[-1].fields["metadata"]
-                    next_key = (last["namespace"], last["name"])
+                    last = items[-1]
+                    next_key = (last.namespace, last.name)
                 remaining += 1
                 continue
             items.append(st)

@@ -159,16 +159,17 @@ def label_selector_string(sel: dict) -> str:
     return ",".join(sorted(parts))
 
 
+# Field selectors are evaluated on store.Stored versions (attributes name, namespace, phase).
 FIELD_GETTERS = {
-    "metadata.name": lambda o: o["metadata"].get("name", ""),
-    "metadata.namespace": lambda o: o["metadata"].get("namespace", ""),
+    "metadata.name": lambda o: o.name,
+    "metadata.namespace": lambda o: o.namespace,
 }
 NAMESPACE_FIELD_GETTERS = dict(FIELD_GETTERS)
-NAMESPACE_FIELD_GETTERS["status.phase"] = lambda o: (o.get("status") or {}).get("phase", "")
+NAMESPACE_FIELD_GETTERS["status.phase"] = lambda o: o.phase
 
 
 def parse_field_selector(selector: str | None, getters: dict | None = None) -> Matcher | None:
-    """Return a predicate over a whole object, or None for "everything"."""
+    """Return a predicate over a stored object version, or None for "everything"."""
     if selector is None or not selector.strip():
         return None
     getters = getters or FIELD_GETTERS

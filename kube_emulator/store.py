@@ -25,17 +25,17 @@ class Stored:
     """One version of an object: its JSON bytes, plus the parsed dict while it is the
     current version. Superseded versions (kept only by the bounded event log) drop the
     dict and re-parse on demand, so history costs about its JSON size in memory."""
-    __slots__ = ("_obj", "raw", "labels", "fields")
+    __slots__ = ("_obj", "raw", "labels", "name", "namespace", "phase")
 
     def __init__(self, obj: dict):
         self._obj = obj
         self.raw = dumps(obj)
         meta = obj["metadata"]
         self.labels = meta.get("labels") or {}
+        self.name = meta.get("name", "")
+        self.namespace = meta.get("namespace", "")
         st = obj.get("status")
-        self.fields = {"metadata": {"name": meta.get("name", ""),
-                                    "namespace": meta.get("namespace", "")},
-                       "status": {"phase": st.get("phase", "")} if isinstance(st, dict) else {}}
+        self.phase = st.get("phase", "") if isinstance(st, dict) else ""
 
     @property
     def obj(self) -> dict:
@@ -103,7 +103,7 @@ class Watcher:
     def matches(self, stored: Stored) -> bool:
         if self.label_match is not None and not self.label_match(stored.labels):
             return False
-        if self.field_match is not None and not self.field_match(stored.fields):
+        if self.field_match is not None and not self.field_match(stored):
             return False
         return True
 
@@ -278,10 +278,13 @@ class Store:
     def _emit(self, ev: Event, source: str) -> None:
         self.log.append(ev)
         self.events_total += 1
-        for w in self.watchers[ev.res]:
-            line = w.translate(ev)
-            if line is not None:
-                w.push(line)
+        watchers = self.watchers[ev.res]
+        if watchers:
+            for w in watchers:
+                line = w.translate(ev)
+                if line is not None:
+                    w.push(line)
+            ev._line = None  # the line is built once per fan-out, not kept in the log
         for fn in self.listeners:
             fn(ev, source)
 

@@ -223,6 +223,14 @@ def main() -> int:
                 print(f"  list all (ms)    {r['list_ms']:9.1f}")
                 print(f"  server RSS (MB)  {r['rss_mb']:9.1f}  with {n} objects; "
                       f"{r['rss_after_delete_mb']:.1f} after deleting them")
+            # memory must not grow with history: run the largest size again and compare
+            n = results[-1]["n"]
+            again = bench_size(url, pool, args.procs, n, proc)
+            print(f"\nsecond {n}-object cycle: server RSS {again['rss_mb']:.1f} MB with the "
+                  f"objects, {again['rss_after_delete_mb']:.1f} MB after deleting them "
+                  f"(first cycle: {results[-1]['rss_mb']:.1f} / "
+                  f"{results[-1]['rss_after_delete_mb']:.1f}); event log bounded at "
+                  f"{admin(url, 'stats')['event_log']['max']} events")
         if len(results) >= 2:
             a, b = results[0], results[-1]
             print(f"\nthroughput ratio {b['n']}/{a['n']} objects (1.0 = no slowdown):")
