@@ -496,7 +496,6 @@ class Emulator:
         self._finish_create(res, body, ns)
         obj = self._ordered(res, body)
         if self._dry_run(q):
-            obj["metadata"]["resourceVersion"] = ""
             return obj
         return self.store.put(res.name, obj, "ADDED").raw
 
