@@ -256,7 +256,7 @@ class DeploymentController:
                 if st.new_total > n:
                     st.new_total = n
                     st.new_avail = min(st.new_avail, n)
-        elif st.failing:
+        elif st.failing and n > 0:
             if st.old_avail:
                 st.new_total = min(n, max(1, max_surge))
                 st.old_avail = min(st.old_avail, n)
@@ -324,7 +324,7 @@ class DeploymentController:
             self.status_writes += 1
         if again:
             delay = self.config.step_delay
-            if st.failing:
+            if st.failing and n > 0:
                 remaining = st.progress_start + self.config.failure_deadline - time.monotonic()
                 delay = max(0.0, min(max(delay, 0.05), remaining)) if remaining > 0 else 0.0
             self._schedule(key, delay)

@@ -199,3 +199,11 @@ def test_a_negative_scale_is_422(k8s_emulator):
                        headers={"Content-Type": "application/merge-patch+json"}, timeout=5)
     assert r.status_code == 422
     assert r.json()["message"].startswith('Scale.autoscaling "web" is invalid: spec.replicas')
+
+
+def test_a_failing_image_with_zero_replicas_still_completes(apps):
+    apps.create_namespaced_deployment("default", deployment("web", replicas=0, image="nginx:fail"))
+    d = wait_for(lambda: (lambda d: d if condition(d, "Progressing") and
+                          condition(d, "Progressing").reason == "NewReplicaSetAvailable" else None)(
+        read(apps)), message="complete")
+    assert condition(d, "Available").status == "True"
