@@ -1,0 +1,252 @@
+"""API benchmark: real gunicorn, real PostgreSQL and NATS, 16 concurrent clients.
+
+    .venv/bin/python tests/bench/bench_api.py [--workers 4] [--threads 4] [--seconds 10] [--rows 100000]
+
+Starts its own PostgreSQL and NATS on free ports in a temporary directory (durable settings, as in
+production), migrates, serves k8sdm.wsgi with gunicorn, and measures, each phase for a bounded time
+with 16 client threads (requests.Session, keep-alive):
+- GET /healthz (the floor: the HTTP stack and Django with no database work);
+- POST /api/v1/deployments/requests/create (each a new deployment: user, deployment and request
+  rows in one transaction, then the JetStream publish and its ack before the answer);
+- GET /api/v1/requests/ (the first page) for a user with --rows requests in the table, bulk-loaded
+  with COPY.
+Prints requests/s and p50/p99 latency per phase and the create/healthz ratio. Targets: >= 400
+creates/s, p99 < 50 ms for creates and < 30 ms for list pages. The rate limit is switched off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import requests  # noqa: E402
+
+from devstack._proc import free_port, wait_for_port  # noqa: E402
+from devstack.nats import NatsServer  # noqa: E402
+from devstack.postgres import PostgresServer  # noqa: E402
+
+CLIENTS = 16
+LISTER = "bench-lister@example.com"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+class Phase:
+    def __init__(self, name: str):
+        self.name = name
+        self.latencies: list[float] = []
+        self.errors: dict[str, int] = {}
+        self.elapsed = 0.0
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def line(self) -> str:
+        ms = [x * 1000 for x in self.latencies]
+        errors = f"  errors {self.errors}" if self.errors else ""
+        return (
+            f"{self.name:<34} {len(ms):>7} ok in {self.elapsed:5.1f}s  {self.rate:8.1f} req/s  "
+            f"p50 {percentile(ms, 50):6.1f} ms  p99 {percentile(ms, 99):6.1f} ms  "
+            f"max {max(ms) if ms else float('nan'):6.1f} ms{errors}"
+        )
+
+
+def run_phase(name: str, seconds: float, make_request, expect: int, warmup: float = 1.0) -> Phase:
+    """CLIENTS threads call make_request(session, thread, n) until the time is up; the first
+    `warmup` seconds are not counted (connections, caches, the publisher's NATS connection)."""
+    phase = Phase(name)
+    lock = threading.Lock()
+    start = time.monotonic()
+    count_from = start + warmup
+    stop_at = count_from + seconds
+
+    def client(thread: int):
+        session = requests.Session()
+        n = 0
+        while True:
+            now = time.monotonic()
+            if now >= stop_at:
+                break
+            t0 = time.perf_counter()
+            try:
+                response = make_request(session, thread, n)
+                status = response.status_code
+            except requests.RequestException as exc:
+                status = type(exc).__name__
+            took = time.perf_counter() - t0
+            n += 1
+            if now < count_from:
+                continue
+            with lock:
+                if status == expect:
+                    phase.latencies.append(took)
+                else:
+                    phase.errors[str(status)] = phase.errors.get(str(status), 0) + 1
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    phase.elapsed = time.monotonic() - count_from
+    return phase
+
+
+class Stack:
+    def __init__(self, args):
+        self.args = args
+        self.tmp = Path(tempfile.mkdtemp(prefix="k8sdm-bench-api-"))
+        self.pg = PostgresServer(self.tmp / "pg", free_port())
+        self.nats = NatsServer(self.tmp / "nats", free_port())
+        self.api: subprocess.Popen | None = None
+        atexit.register(self.stop)
+
+    def start(self) -> str:
+        self.pg.start(log_file=open(self.tmp / "postgres.log", "ab"))
+        self.nats.start(log_file=open(self.tmp / "nats.log", "ab"))
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.pg.url, "NATS_URL": self.nats.url, "K8SDM_ENV": "local", "DJANGO_DEBUG": "0",
+            "K8SDM_RATE_LIMIT": "off", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "k8sdm.settings",
+        }
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        port = free_port()
+        log = open(self.tmp / "api.log", "ab")
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(self.args.workers), "--worker-class", "gthread", "--threads", str(self.args.threads),
+             "--backlog", "256", "--keep-alive", "30"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        wait_for_port("127.0.0.1", port, timeout=60, proc=self.api, what="gunicorn")
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        if self.api is not None and self.api.poll() is None:
+            self.api.send_signal(signal.SIGTERM)
+            try:
+                self.api.wait(15)
+            except subprocess.TimeoutExpired:
+                self.api.kill()
+                self.api.wait()
+        self.api = None
+        self.nats.stop()
+        self.pg.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def bulk_load(pg_url: str, rows: int) -> None:
+    """`rows` requests for LISTER (one deployment), loaded with COPY; then ANALYZE."""
+    config = {"identifier": "bulk", "namespace": "default", "image": "nginx:1.27", "replicas": 1, "labels": {},
+              "annotations": {}, "env": [], "ports": [], "resources": {}, "command": [], "args": []}
+    doc = json.dumps(config)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        user_id = conn.execute(
+            "INSERT INTO users_app_user (user_external_id, created_at, updated_at) VALUES (%s, now(), now()) "
+            "RETURNING id", [LISTER],
+        ).fetchone()[0]
+        dep_id = conn.execute(
+            "INSERT INTO deployments_app_deployment (identifier, namespace, owner_id, status, health, desired_config,"
+            " observed_spec, image, ready_replicas, updated_replicas, available_replicas, conditions, resource_version,"
+            " uid, drift, created_at, updated_at) VALUES ('bulk', 'default', %s, 'CREATED', 'HEALTHY', %s, '{}', '', 0,"
+            " 0, 0, '[]', '', '', '{}', now(), now()) RETURNING id", [user_id, doc],
+        ).fetchone()[0]
+        columns = ("request_id, user_id, deployment_id, identifier, namespace, action, status, payload, config, "
+                   "payload_hash, error, attempts, resource_version, correlation_id, created_at, published_at, "
+                   "finished_at")
+        with conn.cursor().copy(f"COPY requests_app_deploymentrequest ({columns}) FROM STDIN") as copy:
+            for i in range(rows):
+                created = f"2025-01-{1 + i // 86400:02d} {(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}+00"
+                copy.write_row((
+                    f"bulk-{i}", user_id, dep_id, "bulk", "default", "UPDATE", "SUCCESS", doc, doc,
+                    "0" * 64, "", 1, str(i), uuid.uuid4().hex, created, created, created,
+                ))
+        conn.execute("ANALYZE")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+
+    stack = Stack(args)
+    t0 = time.monotonic()
+    base = stack.start()
+    print(f"stack up in {time.monotonic() - t0:.1f}s: gunicorn gthread {args.workers} workers x {args.threads} "
+          f"threads, {CLIENTS} clients, {os.cpu_count()} CPUs, PostgreSQL durable (fsync on)", flush=True)
+
+    healthz = run_phase("GET /healthz", args.seconds, lambda s, t, n: s.get(f"{base}/healthz"), 200)
+    print(healthz.line(), flush=True)
+
+    run_id = uuid.uuid4().hex[:6]
+
+    def create(session, thread, n):
+        body = {"identifier": f"b{run_id}-{thread}-{n}", "image": "nginx:1.27", "replicas": 1,
+                "labels": {"bench": "yes"}}
+        return session.post(f"{base}/api/v1/deployments/requests/create", json=body,
+                            headers={"X-User-Id": f"bench-{thread}@example.com"})
+
+    creates = run_phase("POST .../requests/create", args.seconds, create, 202)
+    print(creates.line(), flush=True)
+
+    t1 = time.monotonic()
+    bulk_load(stack.pg.url, args.rows)
+    with psycopg.connect(stack.pg.url) as conn:
+        total = conn.execute("SELECT count(*) FROM requests_app_deploymentrequest").fetchone()[0]
+    print(f"loaded {args.rows} requests for one user with COPY in {time.monotonic() - t1:.1f}s "
+          f"({total} requests in the table)", flush=True)
+
+    lister = {"X-User-Id": LISTER}
+    lists = run_phase(
+        "GET /api/v1/requests/ (first page)", args.seconds,
+        lambda s, t, n: s.get(f"{base}/api/v1/requests/", headers=lister), 200,
+    )
+    print(lists.line(), flush=True)
+    filtered = run_phase(
+        "GET /api/v1/requests/?status=SUCCESS", args.seconds / 2,
+        lambda s, t, n: s.get(f"{base}/api/v1/requests/?status=SUCCESS&identifier=bulk", headers=lister), 200,
+    )
+    print(filtered.line(), flush=True)
+
+    ratio = creates.rate / healthz.rate if healthz.rate else float("nan")
+    print()
+    print(f"create/healthz throughput ratio: {ratio:.2f}")
+    targets = [
+        ("creates/s >= 400", creates.rate >= 400),
+        ("create p99 < 50 ms", percentile([x * 1000 for x in creates.latencies], 99) < 50),
+        ("list page p99 < 30 ms", percentile([x * 1000 for x in lists.latencies], 99) < 30),
+    ]
+    for name, ok in targets:
+        print(f"target {name:<24} {'met' if ok else 'NOT met'}")
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
