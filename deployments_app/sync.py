@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
@@ -133,10 +133,20 @@ class SyncResult:
     reason: str = ""
 
 
-@transaction.atomic
-def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending_requests: bool | None = None) -> SyncResult:
-    """Write what the cluster says about namespace/name into its row, if it has one."""
-    row = Deployment.objects.select_for_update().filter(identifier=name, namespace=namespace).first()
+def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResult:
+    """Write what the cluster says about namespace/name into its row, if it has one.
+
+    Callers hold the deployment's advisory lock (requests_app.processing), which serialises every
+    writer of the observed fields; the row write touches only the fields that changed, so it can
+    never clobber the desired config the API writes."""
+    from requests_app.models import DeploymentRequest, RequestStatus
+
+    pending = DeploymentRequest.objects.filter(deployment=OuterRef("pk"), status=RequestStatus.CREATED)
+    row = (
+        Deployment.objects.filter(identifier=name, namespace=namespace)
+        .annotate(has_pending_requests=Exists(pending))
+        .first()
+    )
     if row is None:
         return SyncResult(changed=False, reason="not managed by k8sdm (no row)")
     now = timezone.now()
@@ -149,7 +159,8 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending
         row.ready_replicas = row.updated_replicas = row.available_replicas = 0
         row.drift = {}
         row.last_synced_at = now
-        row.save()
+        row.save(update_fields=["status", "health", "ready_replicas", "updated_replicas", "available_replicas",
+                                "drift", "last_synced_at", "updated_at"])
         logger.info("deployment %s/%s is gone from the cluster: DELETED", namespace, name)
         return SyncResult(changed=True, status=row.status)
 
@@ -157,8 +168,6 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending
     rv = meta.get("resourceVersion", "")
     if row.resource_version and row.uid == meta.get("uid") and not _rv_newer_or_equal(rv, row.resource_version):
         return SyncResult(changed=False, status=row.status, reason="older than what is stored")
-    if has_pending_requests is None:
-        has_pending_requests = row.requests.filter(status="CREATED").exists()
     observed = observed_spec_of(live)
     fields = {
         "status": status_of(live),
@@ -175,7 +184,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None, has_pending
         "resource_version": rv,
         "uid": meta.get("uid", ""),
         # A pending request explains any difference; drift is what remains once none is left.
-        "drift": {} if has_pending_requests else drift_of(row.desired_config, observed),
+        "drift": {} if row.has_pending_requests else drift_of(row.desired_config, observed),
     }
     changed = [key for key, value in fields.items() if getattr(row, key) != value]
     if not changed:

@@ -285,14 +285,19 @@ def handle_sync(namespace: str, name: str, *, stop: threading.Event | None = Non
 
     The read and the write happen under the deployment's lock, so a sync can never write a read
     taken before a concurrent apply over that apply's newer result."""
-    deployment_id = (
-        Deployment.objects.filter(identifier=name, namespace=namespace).values_list("id", flat=True).first()
-    )
-    if deployment_id is None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, pg_try_advisory_lock(%s + id) FROM {Deployment._meta.db_table} "
+            f"WHERE identifier = %s AND namespace = %s",
+            [LOCK_BASE, name, namespace],
+        )
+        row = cursor.fetchone()
+    if row is None:
         # deployment_sync only ever touches rows k8sdm created: anything else is left alone.
         metrics.SYNCS.labels("false").inc()
         return Decision(Outcome.ACK, reason="not managed by k8sdm (no row)")
-    if not acquire_deployment_lock(deployment_id, wait=2.0, stop=stop, heartbeat=heartbeat):
+    deployment_id, locked = row
+    if not locked and not acquire_deployment_lock(deployment_id, wait=2.0, stop=stop, heartbeat=heartbeat):
         return Decision(Outcome.NAK, delay=0.5, reason="deployment busy: a request is being applied")
     try:
         try:
