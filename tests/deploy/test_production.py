@@ -1,6 +1,7 @@
 """Production settings: the documented env passes `check --deploy`, secrets load from files, and
 gunicorn serves the admin's static files through whitenoise after collectstatic."""
 
+import json
 import os
 import secrets
 import socket
@@ -105,7 +106,9 @@ def get(url: str, host: str, **headers) -> tuple[int, dict, bytes]:
 def production_api(tmp_path_factory):
     """gunicorn with the image's config and production settings, after collectstatic into a temp root."""
     tmp = tmp_path_factory.mktemp("prod")
-    env = production_env(DJANGO_STATIC_ROOT=str(tmp / "static"), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"))
+    # localhost: what the image's HEALTHCHECK sends (docs/deploying.md).
+    env = production_env(DJANGO_STATIC_ROOT=str(tmp / "static"), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"),
+                         DJANGO_ALLOWED_HOSTS="k8sdm.example.com,k8sdm-api.k8sdm.svc,localhost")
     collect = manage("collectstatic", "--noinput", "--verbosity", "0", env=env, timeout=120)
     assert collect.returncode == 0, collect.stderr
     port = free_port()
@@ -171,3 +174,24 @@ def test_metrics_sum_all_gunicorn_workers_with_a_multiprocess_dir(production_api
     status, _, body = get(f"{base}/metrics", "k8sdm.example.com")
     assert status == 200 and b"k8sdm_http_requests_total" in body
     assert list((tmp / "prom").glob("*.db")), "PROMETHEUS_MULTIPROC_DIR holds the workers' values"
+
+
+def test_the_images_healthcheck_passes_against_the_running_api(production_api):
+    base, _ = production_api
+    port = base.rsplit(":", 1)[1]
+    line = next(line for line in (helpers.DOCKER / "Dockerfile").read_text().splitlines()
+                if line.strip().startswith("CMD [\"python\", \"-c\""))
+    command = json.loads(line.strip()[len("CMD "):])
+    code = command[2].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+    assert code != command[2]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_wait_for_migrations_check_passes_on_a_migrated_database(db):
+    from django.db import connection
+
+    s = connection.settings_dict
+    url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    result = manage("migrate", "--check", env=production_env(DATABASE_URL=url))
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -103,3 +103,21 @@ def test_the_grants_cover_what_the_kubernetes_adapter_calls():
         "read_namespaced_deployment", "create_namespaced_deployment", "replace_namespaced_deployment",
         "delete_namespaced_deployment", "list_namespaced_deployment", "list_deployment_for_all_namespaces",
     }, calls
+
+
+def test_the_documented_recipe_for_another_namespace_grants_the_same_there(tmp_path):
+    # docs/deploying.md: sed 's/namespace: default$/namespace: team-a/' rbac-targets.yaml
+    import re
+
+    import yaml
+
+    text = (helpers.K8S / "rbac-targets.yaml").read_text()
+    copied = re.sub(r"namespace: default$", "namespace: team-a", text, flags=re.M)
+    docs = [d for d in yaml.safe_load_all(copied) if d]
+    assert {d["metadata"]["namespace"] for d in docs} == {"team-a"}
+    for binding in (d for d in docs if d["kind"] == "RoleBinding"):
+        assert binding["subjects"][0]["namespace"] == "k8sdm"
+    rules = {d["metadata"]["name"]: {(g, r, frozenset(rule["verbs"])) for rule in d["rules"]
+                                     for g in rule["apiGroups"] for r in rule["resources"]}
+             for d in docs if d["kind"] == "Role"}
+    assert rules == ALLOWED
