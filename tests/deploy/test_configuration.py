@@ -67,3 +67,47 @@ def test_every_helper_variable_of_the_deployment_files_is_documented():
     text = REFERENCE.read_text()
     for name in helpers.K8S_HELPER_VARS | {"WEB_CONCURRENCY"}:
         assert f"`{name}`" in text
+
+
+def literal_defaults() -> dict[str, object]:
+    """NAME -> default, for the env calls of settings.py whose default is a plain value (or
+    arithmetic on plain values). Names read more than once or with computed defaults are left out."""
+    import ast
+
+    tree = ast.parse(helpers.SETTINGS.read_text())
+    seen: dict[str, list] = {}
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
+            continue
+        func = node.func
+        is_env = (isinstance(func, ast.Name) and func.id == "env") or (
+            isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "env")
+        if not is_env:
+            continue
+        default = next((kw.value for kw in node.keywords if kw.arg == "default"), None)
+        try:
+            value = ast.literal_eval(default)
+        except (ValueError, TypeError, SyntaxError):
+            try:
+                value = eval(compile(ast.Expression(default), "default", "eval"), {"__builtins__": {}})  # noqa: S307
+            except Exception:  # noqa: BLE001 - computed from settings: not checkable here
+                value = ...
+        seen.setdefault(node.args[0].value, []).append(value)
+    return {name: values[0] for name, values in seen.items() if len(values) == 1 and values[0] is not ...}
+
+
+def test_the_reference_shows_the_defaults_the_settings_use():
+    rows = reference_rows()
+    checked = 0
+    for name, value in literal_defaults().items():
+        default_cell = rows[name].strip().strip("|").split("|")[0]
+        if value in ("", [], None):
+            expected = "empty"
+        elif isinstance(value, list):
+            expected = ",".join(value)
+        else:
+            expected = str(value)
+        assert f"`{expected}`" in default_cell or default_cell.strip().startswith(expected), (
+            f"{name}: the settings default is {value!r}, docs/configuration.md says {default_cell.strip()!r}")
+        checked += 1
+    assert checked > 30
