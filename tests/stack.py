@@ -77,10 +77,15 @@ class Proc:
             raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
 
     def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM and wait; a process that overstays is killed (never leaked) and the test fails."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{self.name} did not stop within {timeout:.0f}s of SIGTERM:\n{self.log()[-3000:]}")
         finally:
             self._log.close()
 
@@ -111,9 +116,15 @@ class Stack:
         return self._spawn("watcher", [sys.executable, "manage.py", "runwatcher", "--metrics-port", "0", *extra])
 
     def stop_all(self) -> None:
+        errors = []
         for proc in self.procs:
             if proc.proc.poll() is None:
-                proc.terminate()
+                try:
+                    proc.terminate()
+                except AssertionError as exc:
+                    errors.append(str(exc))
+        if errors:
+            raise AssertionError("\n".join(errors))
 
     def logs(self) -> str:
         return "\n".join(f"===== {p.name} ({p.log_path.name}) =====\n{p.log()[-4000:]}" for p in self.procs)
