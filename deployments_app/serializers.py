@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field, inline_serializer
+from urllib.parse import quote
+
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from deployments_app import validators as v
-from deployments_app.models import Deployment
-from k8sdm.api.fields import StrictCharField, StrictIntegerField, StrictSerializer
+from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from k8sdm.api.fields import URL_SAFE, StrictCharField, StrictIntegerField, StrictSerializer, api_v1_prefix, iso
 
 # --- input -------------------------------------------------------------------------------------
 
@@ -151,32 +152,58 @@ class DeploymentConfigSerializer(serializers.Serializer):
 
 class DeploymentLinksSerializer(serializers.Serializer):
     self = serializers.CharField()
-    requests = serializers.CharField()
+    requests = serializers.CharField(help_text="The caller's requests for this deployment.")
 
 
-class DeploymentOutputSerializer(serializers.ModelSerializer):
-    desired_config = serializers.SerializerMethodField()
-    links = serializers.SerializerMethodField()
+class DeploymentOutputSerializer(serializers.Serializer):
+    """A deployment: what was asked for (desired_config) and what the cluster shows. Fields are
+    declared for the schema; to_representation builds the dict directly (cheap for list pages)."""
 
-    class Meta:
-        model = Deployment
-        fields = [
-            "identifier", "namespace", "status", "health", "desired_config",
-            "image", "replicas", "ready_replicas", "updated_replicas", "available_replicas",
-            "generation", "observed_generation", "conditions", "resource_version", "drift",
-            "last_synced_at", "created_at", "updated_at", "links",
-        ]
-        read_only_fields = fields
+    identifier = serializers.CharField()
+    namespace = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeploymentStatus.choices)
+    health = serializers.ChoiceField(choices=DeploymentHealth.choices)
+    desired_config = DeploymentConfigSerializer(help_text="The config of the newest accepted request.")
+    image = serializers.CharField(allow_blank=True, help_text="Observed in the cluster.")
+    replicas = serializers.IntegerField(allow_null=True, help_text="Observed spec.replicas.")
+    ready_replicas = serializers.IntegerField()
+    updated_replicas = serializers.IntegerField()
+    available_replicas = serializers.IntegerField()
+    generation = serializers.IntegerField(allow_null=True)
+    observed_generation = serializers.IntegerField(allow_null=True)
+    conditions = serializers.ListField(child=serializers.DictField(), help_text="The Deployment's conditions.")
+    resource_version = serializers.CharField(allow_blank=True)
+    drift = serializers.DictField(help_text="{field: {desired, live}} where the cluster differs; {} in sync.")
+    last_synced_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    links = DeploymentLinksSerializer()
 
-    @extend_schema_field(DeploymentConfigSerializer)
-    def get_desired_config(self, obj: Deployment) -> dict:
-        return obj.desired_config
-
-    @extend_schema_field(DeploymentLinksSerializer)
-    def get_links(self, obj: Deployment) -> dict:
+    def to_representation(self, obj: Deployment) -> dict:
+        prefix = api_v1_prefix()
         return {
-            "self": reverse("api-v1:deployment-detail", kwargs={"identifier": obj.identifier}),
-            "requests": reverse("api-v1:request-list") + f"?identifier={obj.identifier}",
+            "identifier": obj.identifier,
+            "namespace": obj.namespace,
+            "status": obj.status,
+            "health": obj.health,
+            "desired_config": obj.desired_config,
+            "image": obj.image,
+            "replicas": obj.replicas,
+            "ready_replicas": obj.ready_replicas,
+            "updated_replicas": obj.updated_replicas,
+            "available_replicas": obj.available_replicas,
+            "generation": obj.generation,
+            "observed_generation": obj.observed_generation,
+            "conditions": obj.conditions,
+            "resource_version": obj.resource_version,
+            "drift": obj.drift,
+            "last_synced_at": iso(obj.last_synced_at),
+            "created_at": iso(obj.created_at),
+            "updated_at": iso(obj.updated_at),
+            "links": {
+                "self": f"{prefix}deployments/{obj.identifier}",
+                "requests": f"{prefix}requests/?identifier={obj.identifier}",
+            },
         }
 
 
@@ -190,30 +217,39 @@ class RecentRequestSerializer(serializers.Serializer):
     error = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
-    links = serializers.SerializerMethodField()
+    links = inline_serializer("RecentRequestLinks", {"self": serializers.CharField()})
 
-    @extend_schema_field(inline_serializer("RecentRequestLinks", {"self": serializers.CharField()}))
-    def get_links(self, obj) -> dict:
-        return {"self": reverse("api-v1:request-detail", kwargs={"request_id": obj.request_id})}
+    def to_representation(self, obj) -> dict:
+        return {
+            "id": obj.pk,
+            "request_id": obj.request_id,
+            "action": obj.action,
+            "status": obj.status,
+            "error": obj.error,
+            "created_at": iso(obj.created_at),
+            "finished_at": iso(obj.finished_at),
+            "links": {"self": f"{api_v1_prefix()}requests/{quote(obj.request_id, safe=URL_SAFE)}"},
+        }
 
 
 class DeploymentDetailOutputSerializer(DeploymentOutputSerializer):
-    recent_requests = serializers.SerializerMethodField()
+    """A deployment with its owner's most recent requests for it (pass them as context["recent_requests"])."""
 
-    class Meta(DeploymentOutputSerializer.Meta):
-        fields = [*DeploymentOutputSerializer.Meta.fields, "recent_requests"]
-        read_only_fields = fields
+    recent_requests = RecentRequestSerializer(many=True)
 
-    @extend_schema_field(RecentRequestSerializer(many=True))
-    def get_recent_requests(self, obj: Deployment) -> list:
-        return RecentRequestSerializer(self.context.get("recent_requests", []), many=True).data
+    def to_representation(self, obj: Deployment) -> dict:
+        data = super().to_representation(obj)
+        data["recent_requests"] = [
+            RecentRequestSerializer().to_representation(r) for r in self.context.get("recent_requests", [])
+        ]
+        return data
 
 
 class DeploymentFilterSerializer(serializers.Serializer):
     """Query parameters of the deployment list (cursor and page_size belong to the paginator)."""
 
-    status = serializers.ChoiceField(choices=Deployment._meta.get_field("status").choices, required=False)
-    health = serializers.ChoiceField(choices=Deployment._meta.get_field("health").choices, required=False)
+    status = serializers.ChoiceField(choices=DeploymentStatus.choices, required=False)
+    health = serializers.ChoiceField(choices=DeploymentHealth.choices, required=False)
     namespace = StrictCharField(max_length=63, required=False, validators=[v.validate_identifier])
 
 

@@ -6,7 +6,7 @@ a CREATE, the status INITIATED; everything observed from the cluster is the work
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
@@ -23,9 +23,9 @@ def _identifier_taken(identifier: str) -> Conflict:
     )
 
 
-@transaction.atomic
 def deployment_initiate(*, owner: User, config: dict) -> Deployment:
-    """A Deployment row for a CREATE request: INITIATED, desired_config = config.
+    """A Deployment row for a CREATE request: INITIATED, desired_config = config. Must run inside
+    the request's transaction (it row-locks, and a Conflict must roll the transaction back).
 
     The identifier is unique in the database whoever owns it. A DELETED row is reused (locked, then
     reset to the new owner, namespace and config); any other existing row is a Conflict. Two CREATEs
@@ -35,15 +35,15 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     existing = Deployment.objects.select_for_update().filter(identifier=identifier).first()
     if existing is None:
         try:
-            with transaction.atomic():
-                return Deployment.objects.create(
-                    identifier=identifier,
-                    namespace=config["namespace"],
-                    owner=owner,
-                    status=DeploymentStatus.INITIATED,
-                    health=DeploymentHealth.UNKNOWN,
-                    desired_config=config,
-                )
+            # No savepoint: on a unique violation the whole transaction is refused and rolled back.
+            return Deployment.objects.create(
+                identifier=identifier,
+                namespace=config["namespace"],
+                owner=owner,
+                status=DeploymentStatus.INITIATED,
+                health=DeploymentHealth.UNKNOWN,
+                desired_config=config,
+            )
         except IntegrityError:
             raise _identifier_taken(identifier) from None
     if existing.status != DeploymentStatus.DELETED:

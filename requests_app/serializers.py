@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from django.urls import reverse
-from drf_spectacular.utils import extend_schema_field
+from urllib.parse import quote
+
 from rest_framework import serializers
 
 from deployments_app import validators as v
@@ -12,7 +12,7 @@ from deployments_app.serializers import (
     DeploymentConfigInputSerializer,
     DeploymentConfigSerializer,
 )
-from k8sdm.api.fields import StrictCharField, StrictSerializer
+from k8sdm.api.fields import URL_SAFE, StrictCharField, StrictSerializer, api_v1_prefix, iso
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 
 RESERVED_IDENTIFIERS = frozenset({"create"})
@@ -58,28 +58,52 @@ class RequestLinksSerializer(serializers.Serializer):
     deployment = serializers.CharField()
 
 
-class DeploymentRequestOutputSerializer(serializers.ModelSerializer):
-    config = serializers.SerializerMethodField()
-    links = serializers.SerializerMethodField()
+class DeploymentRequestOutputSerializer(serializers.Serializer):
+    """A stored request. Fields are declared for the schema; to_representation builds the dict
+    directly (a list page renders 50 of these: DRF's per-field machinery and reverse() per link
+    would cost more than the query)."""
 
-    class Meta:
-        model = DeploymentRequest
-        fields = [
-            "id", "request_id", "action", "status", "identifier", "namespace", "payload", "config",
-            "error", "attempts", "resource_version", "correlation_id",
-            "created_at", "published_at", "started_at", "finished_at", "links",
-        ]
-        read_only_fields = fields
+    id = serializers.IntegerField()
+    request_id = serializers.CharField()
+    action = serializers.ChoiceField(choices=RequestAction.choices)
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    identifier = serializers.CharField()
+    namespace = serializers.CharField()
+    payload = serializers.JSONField(help_text="What the client sent (UPDATE: the patch; DELETE: {}).")
+    config = DeploymentConfigSerializer(help_text="The complete config the worker applies.")
+    error = serializers.CharField(allow_blank=True, help_text="Why it failed (status FAILURE).")
+    attempts = serializers.IntegerField()
+    resource_version = serializers.CharField(allow_blank=True, help_text="Kubernetes resourceVersion after apply.")
+    correlation_id = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    published_at = serializers.DateTimeField(allow_null=True, help_text="When JetStream acknowledged it.")
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    links = RequestLinksSerializer()
 
-    @extend_schema_field(DeploymentConfigSerializer)
-    def get_config(self, obj: DeploymentRequest) -> dict:
-        return obj.config
-
-    @extend_schema_field(RequestLinksSerializer)
-    def get_links(self, obj: DeploymentRequest) -> dict:
+    def to_representation(self, obj: DeploymentRequest) -> dict:
+        prefix = api_v1_prefix()
         return {
-            "self": reverse("api-v1:request-detail", kwargs={"request_id": obj.request_id}),
-            "deployment": reverse("api-v1:deployment-detail", kwargs={"identifier": obj.identifier}),
+            "id": obj.pk,
+            "request_id": obj.request_id,
+            "action": obj.action,
+            "status": obj.status,
+            "identifier": obj.identifier,
+            "namespace": obj.namespace,
+            "payload": obj.payload,
+            "config": obj.config,
+            "error": obj.error,
+            "attempts": obj.attempts,
+            "resource_version": obj.resource_version,
+            "correlation_id": obj.correlation_id,
+            "created_at": iso(obj.created_at),
+            "published_at": iso(obj.published_at),
+            "started_at": iso(obj.started_at),
+            "finished_at": iso(obj.finished_at),
+            "links": {
+                "self": f"{prefix}requests/{quote(obj.request_id, safe=URL_SAFE)}",
+                "deployment": f"{prefix}deployments/{obj.identifier}",
+            },
         }
 
 

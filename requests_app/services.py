@@ -2,14 +2,17 @@
 
 Contract of the three services (`deployment_request_create`, `_update`, `_delete`):
 - input is already validated (requests_app/serializers.py, deployments_app/validators.py);
+- the caller is `user_external_id`; `user` is their User row when the caller already looked it up
+  (it is created on their first write otherwise);
 - one transaction stores the caller's User (first request), the Deployment change (CREATE: a new or
   reused INITIATED row; UPDATE: the merged desired_config) and the DeploymentRequest with
   `published_at = NULL` (its outbox entry); `publish_after_commit` publishes it to JetStream once the
   transaction has committed; if NATS is down the row stays in the outbox for the relay;
 - idempotency: (user, request_id) is unique. A request_id already used with the same body
   (payload_hash) returns the original request (`replayed=True`, nothing written); with a different
-  body it is a Conflict. Two identical requests at once: the loser's transaction fails on a unique
-  key, rolls back, and is answered as a replay of the winner;
+  body it is a Conflict. A replay is recognised when its transaction is refused or fails on the
+  unique key (it is rolled back, then the original is looked up), so two identical requests at
+  once also end as one request and one replay;
 - refusals raise k8sdm.api.errors (NotFound, Conflict, InvalidInput) and store nothing.
 """
 
@@ -74,13 +77,13 @@ Apply = Callable[[User], "tuple[Deployment, dict]"]
 
 
 def _accept(
-    *, action: str, user_external_id: str, identifier: str, request_id: str, payload: dict, digest: str,
-    correlation_id: str, apply: Apply,
+    *, action: str, user_external_id: str, user: User | None, identifier: str, request_id: str, payload: dict,
+    digest: str, correlation_id: str, apply: Apply,
 ) -> Accepted:
     try:
         return _accept_once(
-            action=action, user_external_id=user_external_id, identifier=identifier, request_id=request_id,
-            payload=payload, digest=digest, correlation_id=correlation_id, apply=apply,
+            action=action, user_external_id=user_external_id, user=user, identifier=identifier,
+            request_id=request_id, payload=payload, digest=digest, correlation_id=correlation_id, apply=apply,
         )
     except (ApiError, IntegrityError):
         # A concurrent twin with this request_id may have won while we were refused or hit its
@@ -94,13 +97,14 @@ def _accept(
 
 @transaction.atomic
 def _accept_once(
-    *, action: str, user_external_id: str, identifier: str, request_id: str, payload: dict, digest: str,
-    correlation_id: str, apply: Apply,
+    *, action: str, user_external_id: str, user: User | None, identifier: str, request_id: str, payload: dict,
+    digest: str, correlation_id: str, apply: Apply,
 ) -> Accepted:
-    user = user_get_or_create(external_id=user_external_id)
-    existing = request_find(user=user, request_id=request_id)
-    if existing is not None:
-        return _replay(existing, digest)
+    if user is None:
+        user = user_get_or_create(external_id=user_external_id)
+    # No lookup of request_id first: a replay either is refused by apply (the state it made has
+    # moved on) or hits the (user, request_id) unique key on insert; both roll back, and _accept
+    # answers it as the replay it is. New requests, the common case, save a query.
     deployment, config = apply(user)
     request = DeploymentRequest.objects.create(
         request_id=request_id,
@@ -130,7 +134,8 @@ def _accept_once(
 
 
 def deployment_request_create(
-    *, user_external_id: str, config: dict, payload: dict, request_id: str, correlation_id: str = ""
+    *, user_external_id: str, config: dict, payload: dict, request_id: str, correlation_id: str = "",
+    user: User | None = None,
 ) -> Accepted:
     """CREATE: `config` is the complete validated config (validators.normalise_config), `payload`
     what the client sent. The Deployment row is created (or a DELETED one reused) as INITIATED."""
@@ -139,7 +144,7 @@ def deployment_request_create(
         return deployment_initiate(owner=user, config=config), config
 
     return _accept(
-        action=RequestAction.CREATE, user_external_id=user_external_id, identifier=config["identifier"],
+        action=RequestAction.CREATE, user_external_id=user_external_id, user=user, identifier=config["identifier"],
         request_id=request_id, payload=payload,
         digest=payload_hash(action=RequestAction.CREATE, identifier=config["identifier"], payload=config),
         correlation_id=correlation_id, apply=apply,
@@ -159,7 +164,8 @@ def _refuse_if_gone(deployment: Deployment) -> None:
 
 
 def deployment_request_update(
-    *, user_external_id: str, identifier: str, patch: dict, request_id: str, correlation_id: str = ""
+    *, user_external_id: str, identifier: str, patch: dict, request_id: str, correlation_id: str = "",
+    user: User | None = None,
 ) -> Accepted:
     """UPDATE: `patch` (validated config fields, identifier excluded) is merged onto the
     deployment's desired_config (validators.merge_config: each given field replaces that field);
@@ -188,7 +194,7 @@ def deployment_request_update(
         return deployment, merged
 
     return _accept(
-        action=RequestAction.UPDATE, user_external_id=user_external_id, identifier=identifier,
+        action=RequestAction.UPDATE, user_external_id=user_external_id, user=user, identifier=identifier,
         request_id=request_id, payload=patch,
         digest=payload_hash(action=RequestAction.UPDATE, identifier=identifier, payload=patch),
         correlation_id=correlation_id, apply=apply,
@@ -196,7 +202,8 @@ def deployment_request_update(
 
 
 def deployment_request_delete(
-    *, user_external_id: str, identifier: str, request_id: str, correlation_id: str = ""
+    *, user_external_id: str, identifier: str, request_id: str, correlation_id: str = "",
+    user: User | None = None,
 ) -> Accepted:
     """DELETE: config = the deployment's current desired_config. Refused when it is already
     deleted or a DELETE is pending (409), or not the caller's (404)."""
@@ -213,7 +220,7 @@ def deployment_request_delete(
         return deployment, dict(deployment.desired_config)
 
     return _accept(
-        action=RequestAction.DELETE, user_external_id=user_external_id, identifier=identifier,
+        action=RequestAction.DELETE, user_external_id=user_external_id, user=user, identifier=identifier,
         request_id=request_id, payload={},
         digest=payload_hash(action=RequestAction.DELETE, identifier=identifier, payload={}),
         correlation_id=correlation_id, apply=apply,

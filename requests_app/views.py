@@ -130,6 +130,7 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         request_id = _request_id(request, payload.pop("request_id", None))
         accepted = deployment_request_create(
             user_external_id=request.user.external_id,
+            user=request.user.user,
             config=validators.normalise_config(payload),
             payload=payload,
             request_id=request_id,
@@ -156,6 +157,7 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         request_id = _request_id(request, patch.pop("request_id", None))
         accepted = deployment_request_update(
             user_external_id=request.user.external_id,
+            user=request.user.user,
             identifier=identifier,
             patch=patch,
             request_id=request_id,
@@ -180,6 +182,7 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         request_id = _request_id(request, serializer.validated_data.get("request_id"))
         accepted = deployment_request_delete(
             user_external_id=request.user.external_id,
+            user=request.user.user,
             identifier=identifier,
             request_id=request_id,
             correlation_id=request._request.correlation_id,

@@ -8,7 +8,28 @@ unknown field is either a typo the user wants to hear about or an attempt at mas
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from functools import cache
+
+from django.urls import reverse
 from rest_framework import serializers
+
+# What reverse() leaves unquoted in a path segment.
+URL_SAFE = "!$&'()*+,;=~:@"
+
+
+@cache
+def api_v1_prefix() -> str:
+    """'/api/v1/' (or wherever the URLconf mounts it), resolved once."""
+    return reverse("api-v1:request-list").removesuffix("requests/")
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as DRF renders it (ISO 8601, UTC as 'Z')."""
+    if value is None:
+        return None
+    text = value.astimezone(timezone.utc).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class StrictCharField(serializers.CharField):
