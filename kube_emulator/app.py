@@ -107,6 +107,7 @@ class Emulator:
         self.requests_by_verb: dict[str, int] = {}
         self.responses_by_code: dict[int, int] = {}
         self.watches_total = 0
+        self.handler_ms: dict[str, float] = {}  # time in handlers per verb (watches excluded)
         self._seed()
 
     # ------------------------------------------------------------------ setup
@@ -162,6 +163,7 @@ class Emulator:
                           "events_total": self.store.events_total},
             "watches": {"open": len(self.store.all_watchers()), "total": self.watches_total},
             "requests": {"total": self.requests_total, "by_verb": dict(self.requests_by_verb),
+                         "handler_ms_by_verb": {k: round(v, 3) for k, v in self.handler_ms.items()},
                          "by_code": {str(k): v for k, v in self.responses_by_code.items()}},
             "faults": self.faults.describe(),
             "controller": self.controller.info(),
@@ -199,10 +201,12 @@ class Emulator:
             err = errors.internal_error(f"kube-emulator bug: {e!r}")
             resp = _json_response(err.status(), 500)
         code = resp.status
+        ms = (time.perf_counter() - t0) * 1000
         if route is None or route.kind != "admin":
             self.responses_by_code[code] = self.responses_by_code.get(code, 0) + 1
+            if route is not None and route.verb != "watch":
+                self.handler_ms[route.verb] = self.handler_ms.get(route.verb, 0.0) + ms
         if self.log_requests:
-            ms = (time.perf_counter() - t0) * 1000
             qs = f"?{request.query_string}" if request.query_string else ""
             print(f"{request.method} {request.path}{qs} {code} {ms:.1f}ms", file=sys.stderr,
                   flush=False)

@@ -91,13 +91,26 @@ def admin(url: str, path: str, body: dict | None = None) -> dict:
     return requests.post(f"{url}/_emulator/{path}", json=body or {}, timeout=10).json()
 
 
-def run_op(pool, procs: int, op: str, names: list[str]) -> float:
+VERB = {"create": "create", "read": "get", "patch": "patch", "delete": "delete"}
+SERVER_US: dict = {}
+
+
+def run_op(pool, procs: int, op: str, names: list[str], url: str | None = None) -> float:
+    """Throughput seen by the clients; with ``url``, also records in SERVER_US[op] the mean
+    time the server spent in its handler per request (microseconds), from /_emulator/stats."""
     per = max(1, len(names) // (procs * 4))
     chunks = [(op, names[i:i + per]) for i in range(0, len(names), per)]
+    before = admin(url, "stats")["requests"] if url else None
     t0 = time.perf_counter()
     done = sum(pool.map(_chunk, chunks))
     dt = time.perf_counter() - t0
     assert done == len(names)
+    if url:
+        after = admin(url, "stats")["requests"]
+        v = VERB[op]
+        ms = after["handler_ms_by_verb"].get(v, 0) - before["handler_ms_by_verb"].get(v, 0)
+        n = after["by_verb"].get(v, 0) - before["by_verb"].get(v, 0)
+        SERVER_US[op] = 1000 * ms / max(n, 1)
     return len(names) / dt
 
 
@@ -140,15 +153,17 @@ def bench_size(url: str, pool, procs: int, n: int, proc) -> dict:
     requests.post(f"{url}/api/v1/namespaces", json={"metadata": {"name": NS}}, timeout=10)
     names = [f"bench-{i:05d}" for i in range(n)]
     res = {"n": n}
-    res["creates"] = run_op(pool, procs, "create", names)
+    res["creates"] = run_op(pool, procs, "create", names, url)
     res["rss_mb"] = proc.memory_info().rss / 2**20
-    res["reads"] = run_op(pool, procs, "read", names)
+    res["reads"] = run_op(pool, procs, "read", names, url)
     rv_before_patch = admin(url, "stats")["resourceVersion"]
-    res["patches"] = run_op(pool, procs, "patch", names)
+    res["patches"] = run_op(pool, procs, "patch", names, url)
     res["list_ms"] = list_latency(url)
     res["watch_initial"] = watch_rate(url, n, None)             # synthetic ADDED for n objects
     res["watch_replay"] = watch_rate(url, n, rv_before_patch)   # n MODIFIED events from the log
-    res["deletes"] = run_op(pool, procs, "delete", names)
+    res["deletes"] = run_op(pool, procs, "delete", names, url)
+    for op in ("create", "read", "patch", "delete"):
+        res[f"us_{op}"] = SERVER_US[op]
     res["rss_after_delete_mb"] = proc.memory_info().rss / 2**20
     # the same creates with the simulated controller running (it writes .status 2-3 times
     # per Deployment while they are being created)
@@ -205,16 +220,20 @@ def main() -> int:
             for n in [int(x) for x in args.sizes.split(",")]:
                 # small sizes finish in a fraction of a second: repeat them, keep the median
                 reps = [bench_size(url, pool, args.procs, n, proc)
-                        for _ in range(max(1, 2000 // n))]
+                        for _ in range(max(2, 4000 // n))]
                 r = {k: statistics.median(x[k] for x in reps) for k in reps[0]}
                 r.update({k: reps[-1][k] for k in ("n", "rss_mb", "rss_after_delete_mb")})
                 r["status_writes"] = int(r["status_writes"])
                 results.append(r)
                 print(f"\n{n} objects ({len(reps)} run{'s' if len(reps) > 1 else ''}, median):")
-                print(f"  creates/s        {r['creates']:9.0f}")
-                print(f"  reads/s          {r['reads']:9.0f}")
-                print(f"  patches/s        {r['patches']:9.0f}")
-                print(f"  deletes/s        {r['deletes']:9.0f}")
+                print(f"  creates/s        {r['creates']:9.0f}   server handler "
+                      f"{r['us_create']:5.0f} us/request")
+                print(f"  reads/s          {r['reads']:9.0f}   server handler "
+                      f"{r['us_read']:5.0f} us/request")
+                print(f"  patches/s        {r['patches']:9.0f}   server handler "
+                      f"{r['us_patch']:5.0f} us/request")
+                print(f"  deletes/s        {r['deletes']:9.0f}   server handler "
+                      f"{r['us_delete']:5.0f} us/request")
                 print(f"  creates/s        {r['creates_ctrl']:9.0f}  with the controller running "
                       f"({r['status_writes']} status writes)")
                 print(f"  watch events/s   {r['watch_initial']:9.0f}  (initial ADDED snapshot)")
@@ -237,6 +256,9 @@ def main() -> int:
             for k in ("creates", "reads", "patches", "deletes", "creates_ctrl", "watch_initial",
                       "watch_replay"):
                 print(f"  {k:14s} {b[k] / a[k]:.2f}")
+            print("server handler time per request, 5000/500 (1.0 = flat):")
+            for op in ("create", "read", "patch", "delete"):
+                print(f"  {op:14s} {b['us_' + op] / a['us_' + op]:.2f}")
         admin(url, "controller", {"paused": False})
     finally:
         server.terminate()
