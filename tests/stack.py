@@ -115,6 +115,16 @@ class Stack:
     def watcher(self, *extra: str) -> Proc:
         return self._spawn("watcher", [sys.executable, "manage.py", "runwatcher", "--metrics-port", "0", *extra])
 
+    def api(self) -> tuple[Proc, str]:
+        """The api as production runs it: gunicorn on k8sdm.wsgi, on a free port."""
+        from devstack._proc import free_port, wait_for_port
+
+        port = free_port()
+        proc = self._spawn("api", [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
+                                   "--workers", "2"])
+        wait_for_port("127.0.0.1", port, timeout=30, proc=proc.proc, what="the api")
+        return proc, f"http://127.0.0.1:{port}"
+
     def stop_all(self) -> None:
         errors = []
         for proc in self.procs:
