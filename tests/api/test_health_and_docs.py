@@ -96,3 +96,10 @@ def test_the_docs_page_is_served_without_internet(client):
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/" in html
     assert client.get("/api/redoc/").status_code == 200
+
+
+def test_metrics_in_multiprocess_mode_read_the_shared_directory(client, settings, tmp_path):
+    settings.K8SDM_PROMETHEUS_MULTIPROC_DIR = str(tmp_path)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
