@@ -163,7 +163,8 @@ class Stack:
         log = open(self.tmp / "api.log", "ab")
         self.api = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(self.args.workers), "--worker-class", "gthread", "--threads", str(self.args.threads),
+             "--workers", str(self.args.workers), "--worker-class", self.args.worker_class,
+             "--threads", str(self.args.threads),
              "--backlog", "256", "--keep-alive", "30"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -217,6 +218,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread, sync)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
@@ -225,8 +227,8 @@ def main() -> int:
     t0 = time.monotonic()
     global BASE
     base = BASE = stack.start()
-    print(f"stack up in {time.monotonic() - t0:.1f}s: gunicorn gthread {args.workers} workers x {args.threads} "
-          f"threads, {CLIENTS} clients, {os.cpu_count()} CPUs, PostgreSQL durable (fsync on)", flush=True)
+    print(f"stack up in {time.monotonic() - t0:.1f}s: gunicorn {args.worker_class} {args.workers} workers x "
+          f"{args.threads} threads, {CLIENTS} clients, {os.cpu_count()} CPUs, PostgreSQL durable (fsync on)", flush=True)
 
     healthz = run_phase("GET /healthz", args.seconds, lambda c, t, n: c.call("GET", "/healthz"), 200)
     print(healthz.line(), flush=True)
