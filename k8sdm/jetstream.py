@@ -49,8 +49,9 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
     async def on_error(exc):
         logger.debug("NATS client error: %s", exc)
 
+    servers = [server.strip() for server in (url or settings.NATS_URL).split(",") if server.strip()]
     nc = await nats.connect(
-        url or settings.NATS_URL,
+        servers,
         name=name,
         connect_timeout=settings.K8SDM_NATS_CONNECT_TIMEOUT,
         # nats-py retries a first connect forever when reconnects are unlimited, deaf to our stop
@@ -76,6 +77,7 @@ async def ensure_stream(js) -> None:
         subjects=messages.stream_subjects(),
         storage=js_api.StorageType.FILE,
         retention=js_api.RetentionPolicy.LIMITS,
+        num_replicas=settings.K8SDM_STREAM_REPLICAS,
         duplicate_window=120.0,
         max_age=7 * 24 * 3600.0,
     )

@@ -218,6 +218,8 @@ NATS_URL = env.str("NATS_URL", default="nats://127.0.0.1:54222")
 K8SDM_NATS_CONNECT_TIMEOUT = env.float("K8SDM_NATS_CONNECT_TIMEOUT", default=2.0)
 K8SDM_STREAM = env.str("K8SDM_STREAM", default="K8SDM")
 K8SDM_SUBJECT_PREFIX = env.str("K8SDM_SUBJECT_PREFIX", default="k8sdm")
+# Replicas of the stream in a JetStream cluster (1 for a single server; 3 for a 3-node cluster).
+K8SDM_STREAM_REPLICAS = env.int("K8SDM_STREAM_REPLICAS", default=1)
 
 # --- Worker ------------------------------------------------------------------------------------
 

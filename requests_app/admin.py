@@ -1,8 +1,24 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
-from requests_app.models import DeploymentRequest
+from requests_app.models import DeploymentRequest, RequestStatus
+from requests_app.outbox import message_for, publish_now
+
+
+class OutboxFilter(admin.SimpleListFilter):
+    title = "outbox"
+    parameter_name = "outbox"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "not yet published"), ("published", "published")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "pending":
+            return queryset.filter(published_at__isnull=True)
+        if self.value() == "published":
+            return queryset.filter(published_at__isnull=False)
+        return queryset
 
 
 @admin.register(DeploymentRequest)
@@ -20,7 +36,8 @@ class DeploymentRequestAdmin(admin.ModelAdmin):
         "finished_at",
         "short_error",
     ]
-    list_filter = ["status", "action", "namespace"]
+    list_filter = ["status", "action", "namespace", OutboxFilter]
+    actions = ["publish_again"]
     search_fields = ["request_id", "identifier", "user__user_external_id", "correlation_id"]
     ordering = ["-created_at", "-id"]
     list_select_related = ["user", "deployment"]
@@ -51,6 +68,18 @@ class DeploymentRequestAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Requests enter through the API, which validates them and queues them in one transaction.
         return False
+
+    @admin.action(description="Publish the selected pending requests to JetStream again")
+    def publish_again(self, request, queryset):
+        """For a request stuck in CREATED (e.g. its message ran out of deliveries): the worker
+        skips finished requests, so publishing a pending one again is always safe."""
+        pending = list(queryset.filter(status=RequestStatus.CREATED))
+        published = sum(1 for req in pending if publish_now(message_for(req), fresh=True))
+        level = messages.SUCCESS if published == len(pending) else messages.WARNING
+        self.message_user(
+            request, f"published {published} of {len(pending)} pending request(s); finished ones were skipped",
+            level,
+        )
 
     @admin.display(description="Deployment", ordering="identifier")
     def deployment_link(self, obj: DeploymentRequest):

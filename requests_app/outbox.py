@@ -39,11 +39,15 @@ def mark_published(pks: list[int]) -> int:
     )
 
 
-def publish_now(message: ApplyRequest) -> bool:
-    """Publish one request from synchronous code; True when JetStream acknowledged it."""
+def publish_now(message: ApplyRequest, *, fresh: bool = False) -> bool:
+    """Publish one request from synchronous code; True when JetStream acknowledged it.
+
+    `fresh` gives the message a new Nats-Msg-Id, so JetStream delivers it even inside the
+    duplicate window (an operator's deliberate re-publish)."""
     from k8sdm.jetstream import sync_publisher
 
-    result = sync_publisher().publish(subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id)
+    msg_id = f"{message.msg_id}/{timezone.now().timestamp():.6f}" if fresh else message.msg_id
+    result = sync_publisher().publish(subject=message.subject, payload=message.to_bytes(), msg_id=msg_id)
     if result.ok:
         mark_published([message.request_pk])
         return True
