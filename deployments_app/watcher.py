@@ -53,6 +53,7 @@ LAG = Histogram("k8sdm_watcher_publish_lag_seconds", "From receiving an event to
 ACTIVE = Gauge("k8sdm_watcher_active", "1 while this process is the active watcher")
 
 LEADER_LOCK = (0x6B38, 0x7761)  # advisory lock key: ("k8", "wa")
+REPORT_SECONDS = 60.0  # how often the active watcher logs its publishing lag
 
 
 class LeaderLock:
@@ -109,6 +110,7 @@ class KeyPublisher:
         self.stop = stop
         self._pending: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Condition()
+        self._lags: list[float] = []  # since the last report
         self._thread = threading.Thread(target=self._run, name="sync-publisher", daemon=True)
         self._thread.start()
 
@@ -137,6 +139,7 @@ class KeyPublisher:
                 for ((key, (rv, received)), result) in zip(items, results):
                     if result.ok:
                         LAG.observe(now - received)
+                        self._lags.append(now - received)
                     else:
                         failed += 1
                         self._pending.setdefault(key, (rv, received))  # a newer offer wins
@@ -149,6 +152,11 @@ class KeyPublisher:
                 delay = min(delay * 2, 5.0)
             else:
                 delay = 0.1
+
+    def take_lags(self) -> list[float]:
+        with self._lock:
+            lags, self._lags = self._lags, []
+        return lags
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -201,8 +209,12 @@ class DeploymentWatcher:
         ]
         for thread in threads:
             thread.start()
+        last_report = time.monotonic()
         while not self.stop.is_set():
             self.stop.wait(2.0)
+            if time.monotonic() - last_report >= REPORT_SECONDS:
+                self._report(time.monotonic() - last_report)
+                last_report = time.monotonic()
             if not lock.still_held():
                 logger.error("lost the watcher lock (Postgres connection gone?): stopping watches, re-electing")
                 lock.release()
@@ -210,6 +222,17 @@ class DeploymentWatcher:
         self._leading.clear()
         for thread in threads:
             thread.join(timeout=2.0)  # a thread blocked on a quiet stream is a daemon: it dies with us
+
+    def _report(self, seconds: float) -> None:
+        lags = sorted(self.keys.take_lags())
+        if lags:
+            p50, p99 = lags[len(lags) // 2], lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+            logger.info(
+                "published %d sync key(s) in the last %.0fs; lag event->ack p50 %.1f ms, p99 %.1f ms; backlog %d",
+                len(lags), seconds, p50 * 1000, p99 * 1000, self.keys.backlog(),
+            )
+        else:
+            logger.info("no changes in the last %.0fs; backlog %d", seconds, self.keys.backlog())
 
     # --- one namespace -------------------------------------------------------------------------
 

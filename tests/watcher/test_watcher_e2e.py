@@ -143,3 +143,24 @@ def test_sigterm_stops_the_watcher_within_ten_seconds(running):
     assert watcher.terminate(timeout=10) == 0
     assert time.monotonic() - started < 10
     assert "watcher stopped" in watcher.log()
+
+
+def test_the_watcher_re_elects_itself_and_carries_on_after_postgres_restarts(running, apps_api):
+    from devstack import pytest_plugin
+    from devstack.postgres import PostgresServer
+    from django.db import connection
+
+    pg = next((s for s in pytest_plugin._started if isinstance(s, PostgresServer)), None)
+    if pg is None:
+        pytest.skip("DATABASE_URL points at a server this session did not start: cannot restart it")
+    create_through_worker("web")
+    wait_until(lambda: healthy("web"), message="web to become healthy")
+    watcher = running.procs[1]
+    connection.close()
+    pg.stop()
+    pg.start()
+    wait_until(lambda: watcher.log().count("this watcher is now active") >= 2, timeout=30,
+               message="the watcher to take its lock again")
+    apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 3}})
+    wait_until(lambda: healthy("web", replicas=3, available_replicas=3), timeout=30, message="the scale after restart")
+    assert "lost the watcher lock" in watcher.log()
