@@ -13,6 +13,7 @@ import uuid
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
@@ -70,7 +71,7 @@ def _request_id(request, body_value: str | None) -> str:
     if header is not None:
         try:
             validators.validate_request_id(header)
-        except Exception:  # noqa: BLE001 - re-raised as a field error
+        except ValidationError:
             raise InvalidInput(
                 "The Idempotency-Key header is malformed.",
                 fields={"Idempotency-Key": ["must be 1-128 characters of letters, digits and . _ : @ + -"]},
