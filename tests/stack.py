@@ -17,6 +17,15 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def fresh_publisher() -> None:
+    """Drop the process's NATS publisher so the next publish uses this test's settings."""
+    from k8sdm import jetstream
+
+    if jetstream._publisher is not None:
+        jetstream._publisher.close()
+    jetstream._publisher = None
+
+
 def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll `predicate` until it returns something truthy; fail the test with `message` otherwise."""
     deadline = time.monotonic() + timeout
@@ -37,6 +46,7 @@ FAST_SETTINGS = {
     "K8SDM_OUTBOX_GRACE_SECONDS": 0.3,
     "K8SDM_OUTBOX_INTERVAL_SECONDS": 0.1,
     "K8SDM_K8S_TIMEOUT_SECONDS": 5.0,
+    "K8SDM_WATCH_TIMEOUT_SECONDS": 5,
 }
 
 

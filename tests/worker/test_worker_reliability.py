@@ -13,7 +13,7 @@ from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.outbox import message_for, publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
 from tests.stack import make_stack, wait_until
-from tests.worker.conftest import fresh_publisher
+from tests.stack import fresh_publisher
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
