@@ -234,6 +234,9 @@ K8SDM_RETRY_BASE_SECONDS = env.float("K8SDM_RETRY_BASE_SECONDS", default=0.5)
 K8SDM_RETRY_MAX_SECONDS = env.float("K8SDM_RETRY_MAX_SECONDS", default=30.0)
 K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)
 K8SDM_OUTBOX_GRACE_SECONDS = env.float("K8SDM_OUTBOX_GRACE_SECONDS", default=2.0)
+# A request still pending this long after it was published (and not being attempted) is
+# re-published: its message ran out of deliveries or was lost with the stream.
+K8SDM_STALE_REQUEST_SECONDS = env.float("K8SDM_STALE_REQUEST_SECONDS", default=300.0)
 K8SDM_WORKER_METRICS_PORT = env.int("K8SDM_WORKER_METRICS_PORT", default=9101)
 
 # --- Kubernetes --------------------------------------------------------------------------------

@@ -12,3 +12,6 @@ MESSAGES = Counter("k8sdm_worker_messages_total", "JetStream messages handled", 
 OUTBOX_BACKLOG = Gauge("k8sdm_outbox_backlog", "Requests committed but not yet acknowledged by JetStream")
 OUTBOX_PUBLISHED = Counter("k8sdm_outbox_published_total", "Requests published by the outbox relay")
 SYNCS = Counter("k8sdm_deployment_syncs_total", "Deployment rows synced from the cluster", ["changed"])
+STALE_REPUBLISHED = Counter(
+    "k8sdm_stale_requests_republished_total", "Pending requests re-published because their message was gone"
+)

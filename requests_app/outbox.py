@@ -94,5 +94,34 @@ def claim_pending(*, limit: int = 200, grace_seconds: float | None = None) -> li
     return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in rows]
 
 
+def claim_stale(*, limit: int = 100, stale_seconds: float | None = None) -> list[ApplyRequest]:
+    """Requests published long ago and still pending, with no attempt for as long: their message
+    is gone (deliveries exhausted while the deployment was busy, or the stream was purged).
+    Stamps published_at anew so each is re-published at most once per period; the caller
+    publishes them with a fresh Nats-Msg-Id. The worker skips finished requests, so this is safe."""
+    stale = settings.K8SDM_STALE_REQUEST_SECONDS if stale_seconds is None else stale_seconds
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale)
+    table = DeploymentRequest._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} SET published_at = %s
+            WHERE id IN (
+                SELECT id FROM {table}
+                WHERE status = 'CREATED' AND published_at < %s AND (started_at IS NULL OR started_at < %s)
+                ORDER BY id
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id, identifier, correlation_id
+            """,
+            [now, cutoff, cutoff, limit],
+        )
+        rows = cursor.fetchall()
+    rows.sort()
+    return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in rows]
+
+
 def backlog() -> int:
     return DeploymentRequest.objects.filter(published_at__isnull=True).count()

@@ -63,6 +63,7 @@ class RequestWorker:
         self._inflight: set[asyncio.Task] = set()
         self._slots: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_sweep = 0.0
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -263,4 +264,24 @@ class RequestWorker:
         if acked:
             await loop.run_in_executor(self._pool, outbox.mark_published, acked)
             metrics.OUTBOX_PUBLISHED.inc(len(acked))
+        if time.monotonic() - self._last_sweep >= min(60.0, settings.K8SDM_STALE_REQUEST_SECONDS / 2):
+            self._last_sweep = time.monotonic()
+            await self._republish_stale(js)
         return len(acked)
+
+    @staticmethod
+    def _claim_stale() -> list:
+        db_hygiene()
+        return outbox.claim_stale()
+
+    async def _republish_stale(self, js) -> None:
+        stale = await asyncio.get_running_loop().run_in_executor(self._pool, self._claim_stale)
+        for message in stale:
+            result = await jetstream.publish(js, subject=message.subject, payload=message.to_bytes(),
+                                             msg_id=f"{message.msg_id}/stale-{time.time():.3f}")
+            logger.warning(
+                "request %s was still pending %.0fs after it was published: re-published it (%s)",
+                message.request_pk, settings.K8SDM_STALE_REQUEST_SECONDS, "ok" if result.ok else result.error,
+                extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
+            )
+            metrics.STALE_REPUBLISHED.inc()

@@ -138,3 +138,18 @@ def test_the_worker_carries_on_after_nats_restarts(transactional_db, cluster, se
     finally:
         stack.stop_all()
         fresh_publisher()
+
+
+def test_a_request_whose_message_is_gone_is_republished_and_applied(stack, cluster, apps_api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stack.env["K8SDM_STALE_REQUEST_SECONDS"] = "2"
+    req = DeploymentRequestFactory()
+    # Published long ago, yet never delivered: as if its deliveries ran out or the stream was purged.
+    DeploymentRequest.objects.filter(pk=req.pk).update(published_at=timezone.now() - timedelta(minutes=10))
+    worker = stack.worker()
+    wait_until(lambda: status_of(req) == RequestStatus.SUCCESS, timeout=30, message="the stale request")
+    assert f"request {req.pk} was still pending" in worker.log()
+    assert apps_api.read_namespaced_deployment(req.identifier, "default").metadata.name == req.identifier
