@@ -79,7 +79,7 @@ class RequestWorker:
         js = nc.jetstream()
         subs = await self._setup(js)
         if subs is None:
-            await nc.close()
+            await self._close(nc)
             return 0
         requests_sub, sync_sub = subs
         logger.info("worker ready: concurrency %d, consuming %s and %s", self.concurrency,
@@ -99,14 +99,24 @@ class RequestWorker:
             done, pending = await asyncio.wait(self._inflight, timeout=self.shutdown_grace)
             if pending:
                 logger.warning("%d message(s) still running at the deadline: they will be redelivered", len(pending))
-        try:
-            await nc.drain()  # bounded by drain_timeout
-        except Exception as exc:  # noqa: BLE001 - closing anyway
-            logger.warning("NATS drain did not finish cleanly (%s): closing", exc)
-            await nc.close()
+        await self._close(nc)
         self._pool.shutdown(wait=False, cancel_futures=True)
         logger.info("worker stopped")
         return 0
+
+    @staticmethod
+    async def _close(nc) -> None:
+        """Drain (ack what is pending, stop fetching) when NATS is there; just close when it is not."""
+        if nc.is_connected:
+            try:
+                await nc.drain()  # bounded by drain_timeout
+                return
+            except Exception as exc:  # noqa: BLE001 - closing anyway
+                logger.warning("NATS drain did not finish cleanly (%s): closing", exc)
+        try:
+            await nc.close()
+        except Exception as exc:  # noqa: BLE001 - the connection is gone already
+            logger.info("NATS connection closed (%s)", exc)
 
     async def _wait_for_stop(self) -> None:
         while not self.stop.is_set():

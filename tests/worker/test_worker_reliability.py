@@ -153,3 +153,14 @@ def test_a_request_whose_message_is_gone_is_republished_and_applied(stack, clust
     wait_until(lambda: status_of(req) == RequestStatus.SUCCESS, timeout=30, message="the stale request")
     assert f"request {req.pk} was still pending" in worker.log()
     assert apps_api.read_namespaced_deployment(req.identifier, "default").metadata.name == req.identifier
+
+
+def test_sigterm_while_nats_is_down_still_exits_promptly(transactional_db, cluster, settings, tmp_path, own_nats):
+    own_nats.start()
+    stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=own_nats.url)
+    worker = stack.worker()
+    own_nats.stop()
+    time.sleep(1.0)  # the worker is reconnecting now
+    started = time.monotonic()
+    assert worker.terminate(timeout=10) == 0
+    assert time.monotonic() - started < 10
