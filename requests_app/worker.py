@@ -156,11 +156,14 @@ class RequestWorker:
     async def _consume(self, sub, consumer: str) -> None:
         import nats.errors
 
+        busy = False
         while not self.stop.is_set():
-            # Fetch only as many messages as there are free handler slots (at least one).
+            # Fetch only as many messages as there are free handler slots (at least one). When the
+            # last fetch came back short, ask for one: nats-py's fetch(n) waits for n messages (or
+            # its timeout) once it has to linger, which would hold a trickle of messages back.
             await self._slots.acquire()
             taken = 1
-            while taken < self.batch and not self._slots.locked():
+            while busy and taken < self.batch and not self._slots.locked():
                 await self._slots.acquire()
                 taken += 1
             try:
@@ -175,6 +178,7 @@ class RequestWorker:
                 logger.warning("fetch from %s failed (%s); retrying", consumer, exc)
                 msgs = []
                 await asyncio.sleep(0.5)
+            busy = len(msgs) == taken
             for _ in range(taken - len(msgs)):
                 self._slots.release()
             for msg in msgs:

@@ -145,13 +145,17 @@ def main() -> None:
         print(f"  {name:<28} {value * 1000:7.2f} ms")
 
     stack.worker()
+    # Warm up: every gunicorn worker opens its NATS connection, Django its DB connections.
+    post_creates(api, "warm", 40, rate=STEADY_RATE, clients=8)
+    wait_finished("warm", 40)
     sent = STEADY_RATE * STEADY_SECONDS
     elapsed = post_creates(api, "steady", sent, rate=STEADY_RATE, clients=8)
     rows = wait_finished("steady", sent)
     latencies = [(finished - created).total_seconds() for _, created, _, finished in rows]
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(f"\nEnd to end, 202 -> SUCCESS, at a steady {STEADY_RATE}/s ({sent} creates in {elapsed:.1f}s, 1 worker):")
-    print(f"  p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   (target p50 < 30 ms)")
+    print(f"  p50 {p50 * 1000:7.1f} ms   p99 {p99 * 1000:7.1f} ms   max {max(latencies) * 1000:7.1f} ms   "
+          f"(target p50 < 30 ms; after a 40-request warm-up)")
     print(f"  ratio p50 / floor = {p50 / floor['floor']:.2f}   (target < 3)")
     stack.stop_proc("worker")
 
