@@ -167,6 +167,19 @@ class SyncPublisher:
             future.cancel()
             return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
+    def publish_in_background(self, *, subject: str, payload: bytes, msg_id: str, on_done, timeout: float = 2.0):
+        """Publish without waiting; `on_done(PublishResult)` runs on the publisher's thread."""
+
+        def done(future):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001
+                result = PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            on_done(result)
+
+        future = asyncio.run_coroutine_threadsafe(self._publish(subject, payload, msg_id, timeout), self._loop)
+        future.add_done_callback(done)
+
     def publish_many(self, items: list[tuple[str, bytes, str]], timeout: float = 2.0) -> list[PublishResult]:
         """Publish (subject, payload, msg_id) items concurrently; results in the same order."""
 
