@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
@@ -141,12 +140,12 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResu
     never clobber the desired config the API writes."""
     from requests_app.models import DeploymentRequest, RequestStatus
 
-    pending = DeploymentRequest.objects.filter(deployment=OuterRef("pk"), status=RequestStatus.CREATED)
-    row = (
-        Deployment.objects.filter(identifier=name, namespace=namespace)
-        .annotate(has_pending_requests=Exists(pending))
-        .first()
-    )
+    table, requests_table = Deployment._meta.db_table, DeploymentRequest._meta.db_table
+    row = next(iter(Deployment.objects.raw(
+        f"SELECT d.*, EXISTS (SELECT 1 FROM {requests_table} r WHERE r.deployment_id = d.id AND r.status = %s) "
+        f"AS has_pending_requests FROM {table} d WHERE d.identifier = %s AND d.namespace = %s",
+        [RequestStatus.CREATED, name, namespace],
+    )), None)
     if row is None:
         return SyncResult(changed=False, reason="not managed by k8sdm (no row)")
     now = timezone.now()
