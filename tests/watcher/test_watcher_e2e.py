@@ -164,3 +164,30 @@ def test_the_watcher_re_elects_itself_and_carries_on_after_postgres_restarts(run
     apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 3}})
     wait_until(lambda: healthy("web", replicas=3, available_replicas=3), timeout=30, message="the scale after restart")
     assert "lost the watcher lock" in watcher.log()
+
+
+def test_a_change_made_while_nats_is_down_reaches_the_row_once_nats_is_back(transactional_db, cluster, settings,
+                                                                          tmp_path, apps_api):
+    from devstack._proc import free_port
+    from devstack.nats import NatsServer
+    from tests.stack import fresh_publisher, make_stack
+
+    nats = NatsServer(tmp_path / "nats", free_port()).start()
+    stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=nats.url)
+    fresh_publisher()
+    try:
+        stack.worker()
+        watcher = stack.watcher()
+        watcher.wait_for_log("this watcher is now active")
+        create_through_worker("web")
+        wait_until(lambda: healthy("web"), message="web to become healthy")
+        nats.stop()
+        apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
+        wait_until(lambda: "could not publish" in watcher.log(), timeout=20, message="the watcher to notice")
+        nats.start()
+        wait_until(lambda: healthy("web", replicas=4, available_replicas=4), timeout=40,
+                   message="the scale to reach the row after NATS returned")
+    finally:
+        stack.stop_all()
+        fresh_publisher()
+        nats.stop()
