@@ -66,7 +66,7 @@ class LeaderLock:
     def try_acquire(self) -> bool:
         try:
             if self.conn is None or self.conn.closed:
-                self.conn = psycopg.connect(**self.dsn, autocommit=True, application_name="k8sdm-watcher-leader")
+                self.conn = psycopg.connect(**self.dsn, autocommit=True)
             row = self.conn.execute("SELECT pg_try_advisory_lock(%s, %s)", LEADER_LOCK).fetchone()
             return bool(row[0])
         except psycopg.Error as exc:
@@ -95,19 +95,15 @@ class LeaderLock:
 
 
 def _dsn() -> dict:
-    db = settings.DATABASES["default"]
-    dsn = {"dbname": db["NAME"], "user": db.get("USER") or None, "password": db.get("PASSWORD") or None,
-           "host": db.get("HOST") or None, "port": db.get("PORT") or None,
-           "connect_timeout": db.get("OPTIONS", {}).get("connect_timeout", 5)}
-    return {k: v for k, v in dsn.items() if v not in (None, "")}
+    """Django's own connection parameters, for the lock's dedicated connection."""
+    return {**connection.get_connection_params(), "application_name": "k8sdm-watcher-leader"}
 
 
 class KeyPublisher:
     """Coalesces keys and publishes them from a thread of its own; a failed key is kept and retried."""
 
-    def __init__(self, publisher, stop: threading.Event):
+    def __init__(self, publisher):
         self.publisher = publisher
-        self.stop = stop
         self._pending: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Condition()
         self._lags: list[float] = []  # since the last report
@@ -174,7 +170,7 @@ class DeploymentWatcher:
     resync_seconds: float = field(default_factory=lambda: settings.K8SDM_RESYNC_SECONDS)
 
     def __post_init__(self):
-        self.keys = KeyPublisher(self.publisher, self.stop)
+        self.keys = KeyPublisher(self.publisher)
         self._leading = threading.Event()
 
     # --- leadership ------------------------------------------------------------------------------

@@ -34,6 +34,11 @@ def message_for(request: DeploymentRequest) -> ApplyRequest:
     return ApplyRequest(request_pk=request.pk, identifier=request.identifier, correlation_id=request.correlation_id)
 
 
+def _messages(rows: list[tuple]) -> list[ApplyRequest]:
+    """(id, identifier, correlation_id) rows from a claim, oldest first, as messages."""
+    return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in sorted(rows)]
+
+
 def mark_published(pks: list[int]) -> int:
     if not pks:
         return 0
@@ -54,13 +59,15 @@ def publish_now(message: ApplyRequest, *, fresh: bool = False) -> bool:
     if result.ok:
         mark_published([message.request_pk])
         return True
+    _log_deferred(message, result.error)
+    return False
+
+
+def _log_deferred(message: ApplyRequest, error: str) -> None:
     logger.warning(
-        "publish of request %s deferred to the outbox relay: %s",
-        message.request_pk,
-        result.error,
+        "publish of request %s deferred to the outbox relay: %s", message.request_pk, error,
         extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
     )
-    return False
 
 
 class _PublishedMarker:
@@ -79,10 +86,6 @@ class _PublishedMarker:
         with self._cond:
             self._pks.append(pk)
             self._cond.notify()
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._pks)
 
     def _run(self) -> None:
         while True:
@@ -119,10 +122,7 @@ def publish_in_background(message: ApplyRequest) -> None:
         if result.ok:
             published_marker().add(message.request_pk)
         else:
-            logger.warning(
-                "publish of request %s deferred to the outbox relay: %s", message.request_pk, result.error,
-                extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
-            )
+            _log_deferred(message, result.error)
 
     sync_publisher().publish_in_background(
         subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id, on_done=done
@@ -158,9 +158,7 @@ def claim_pending(*, limit: int = 200, grace_seconds: float | None = None) -> li
             """,
             [now + timedelta(seconds=LEASE_SECONDS), now - timedelta(seconds=grace), now, limit],
         )
-        rows = cursor.fetchall()
-    rows.sort()
-    return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in rows]
+        return _messages(cursor.fetchall())
 
 
 def claim_stale(*, limit: int = 100, stale_seconds: float | None = None) -> list[ApplyRequest]:
@@ -187,9 +185,7 @@ def claim_stale(*, limit: int = 100, stale_seconds: float | None = None) -> list
             """,
             [now, cutoff, cutoff, limit],
         )
-        rows = cursor.fetchall()
-    rows.sort()
-    return [ApplyRequest(request_pk=pk, identifier=ident, correlation_id=cid) for pk, ident, cid in rows]
+        return _messages(cursor.fetchall())
 
 
 def backlog() -> int:

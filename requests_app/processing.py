@@ -67,8 +67,11 @@ def _try_lock(deployment_id: int) -> bool:
 
 
 def _unlock(deployment_id: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(%s + %s)", [LOCK_BASE, deployment_id])
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s + %s)", [LOCK_BASE, deployment_id])
+    except DatabaseError:
+        connection.close()  # a lost connection has released the lock already
 
 
 def acquire_deployment_lock(deployment_id: int, *, wait: float, stop: threading.Event | None = None,
@@ -103,10 +106,6 @@ def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_ve
         updated = cursor.rowcount
     req.status, req.error, req.resource_version = status, error, resource_version
     return updated == 1
-
-
-def _sync_from(req: DeploymentRequest, live: dict | None) -> None:
-    deployment_sync(namespace=req.namespace, name=req.identifier, live=live)
 
 
 def _backoff(attempt: int, retry_after: float | None) -> float:
@@ -207,7 +206,7 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
         rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
         with transaction.atomic():
             _finish(req, status=RequestStatus.SUCCESS, resource_version=rv)
-            _sync_from(req, live)
+            deployment_sync(namespace=req.namespace, name=req.identifier, live=live)
         _log_result(req, started)
         return req.status
 
@@ -253,7 +252,7 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT status, deployment_id, CASE WHEN status = %s THEN pg_try_advisory_lock(%s + deployment_id) "
-            f"ELSE false END FROM {DeploymentRequest._meta.db_table} WHERE id = %s",
+            f"ELSE false END FROM {_TABLE} WHERE id = %s",
             [RequestStatus.CREATED, LOCK_BASE, request_pk],
         )
         row = cursor.fetchone()
@@ -282,10 +281,7 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
             if pending.pk == request_pk:
                 return Decision(Outcome.ACK)
     finally:
-        try:
-            _unlock(deployment_id)
-        except DatabaseError:
-            connection.close()  # a lost connection has released the lock already
+        _unlock(deployment_id)
 
 
 def handle_sync(namespace: str, name: str, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
@@ -316,9 +312,6 @@ def handle_sync(namespace: str, name: str, *, stop: threading.Event | None = Non
             return Decision(Outcome.TERM, reason=str(exc))
         result = deployment_sync(namespace=namespace, name=name, live=live)
     finally:
-        try:
-            _unlock(deployment_id)
-        except DatabaseError:
-            connection.close()
+        _unlock(deployment_id)
     metrics.SYNCS.labels(str(result.changed).lower()).inc()
     return Decision(Outcome.ACK, reason=result.reason)

@@ -239,33 +239,29 @@ class RequestWorker:
     # --- outbox relay -----------------------------------------------------------------------------
 
     async def _relay(self, js) -> None:
-        loop = self._loop
         while not self.stop.is_set():
             try:
                 published = await self.relay_once(js)
                 if published:
                     logger.info("outbox relay published %d pending request(s)", published)
-                backlog = await loop.run_in_executor(self._pool, self._backlog)
-                metrics.OUTBOX_BACKLOG.set(backlog)
+                metrics.OUTBOX_BACKLOG.set(await self._db(outbox.backlog))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Postgres or NATS down: try again next round
                 logger.warning("outbox relay round failed: %s", exc)
             await asyncio.sleep(settings.K8SDM_OUTBOX_INTERVAL_SECONDS)
 
-    @staticmethod
-    def _backlog() -> int:
-        db_hygiene()
-        return outbox.backlog()
+    async def _db(self, fn, *args):
+        """Run blocking database work in the pool, never on the loop, on a healthy connection."""
 
-    @staticmethod
-    def _claim() -> list:
-        db_hygiene()
-        return outbox.claim_pending()
+        def call():
+            db_hygiene()
+            return fn(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
 
     async def relay_once(self, js) -> int:
-        loop = asyncio.get_running_loop()
-        claimed = await loop.run_in_executor(self._pool, self._claim)
+        claimed = await self._db(outbox.claim_pending)
         acked = []
         for message in claimed:
             result = await jetstream.publish(
@@ -276,20 +272,15 @@ class RequestWorker:
                 break
             acked.append(message.request_pk)
         if acked:
-            await loop.run_in_executor(self._pool, outbox.mark_published, acked)
+            await self._db(outbox.mark_published, acked)
             metrics.OUTBOX_PUBLISHED.inc(len(acked))
         if time.monotonic() - self._last_sweep >= min(60.0, settings.K8SDM_STALE_REQUEST_SECONDS / 2):
             self._last_sweep = time.monotonic()
             await self._republish_stale(js)
         return len(acked)
 
-    @staticmethod
-    def _claim_stale() -> list:
-        db_hygiene()
-        return outbox.claim_stale()
-
     async def _republish_stale(self, js) -> None:
-        stale = await asyncio.get_running_loop().run_in_executor(self._pool, self._claim_stale)
+        stale = await self._db(outbox.claim_stale)
         for message in stale:
             result = await jetstream.publish(js, subject=message.subject, payload=message.to_bytes(),
                                              msg_id=f"{message.msg_id}/stale-{time.time():.3f}")
