@@ -26,6 +26,16 @@ def fresh_publisher() -> None:
     jetstream._publisher = None
 
 
+def submit(**kwargs):
+    """A request as the API stores it (factory), published the way the API publishes it."""
+    from requests_app.outbox import message_for, publish_now
+    from tests.factories import DeploymentRequestFactory
+
+    req = DeploymentRequestFactory(**kwargs)
+    publish_now(message_for(req))
+    return req
+
+
 def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll `predicate` until it returns something truthy; fail the test with `message` otherwise."""
     deadline = time.monotonic() + timeout

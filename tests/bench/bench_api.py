@@ -25,7 +25,6 @@ import multiprocessing
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -290,7 +289,7 @@ def main() -> int:
     stack = Stack(args)
     t0 = time.monotonic()
     global BASE
-    base = BASE = stack.start()
+    BASE = stack.start()
     print(f"stack up in {time.monotonic() - t0:.1f}s: gunicorn {args.worker_class} {args.workers} workers x "
           f"{args.threads} threads, {CLIENTS} clients, {os.cpu_count()} CPUs, PostgreSQL durable (fsync on)", flush=True)
 

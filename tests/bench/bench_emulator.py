@@ -14,14 +14,12 @@ the server's RSS (psutil) after the creates, and the 5000/500 throughput ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

@@ -1,5 +1,4 @@
 """Fidelity point 7: the simulated Deployment controller, /status and /scale."""
-import threading
 import time
 
 import pytest

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
-from requests_app.models import RequestAction, RequestStatus
+from requests_app.models import RequestStatus
 from requests_app.outbox import message_for, publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
 from tests.stack import wait_until

@@ -12,16 +12,10 @@ from k8sdm import jetstream
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.outbox import message_for, publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
-from tests.stack import wait_until
+from tests.stack import submit, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
-
-def submit(**kwargs) -> DeploymentRequest:
-    """A request as the API stores it, published the way the API publishes it."""
-    req = DeploymentRequestFactory(**kwargs)
-    publish_now(message_for(req))
-    return req
 
 
 def finished(req: DeploymentRequest) -> DeploymentRequest | None:

@@ -12,16 +12,10 @@ from devstack.nats import NatsServer
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.outbox import message_for, publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
-from tests.stack import make_stack, wait_until
-from tests.stack import fresh_publisher
+from tests.stack import fresh_publisher, make_stack, submit, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-
-def submit(**kwargs) -> DeploymentRequest:
-    req = DeploymentRequestFactory(**kwargs)
-    publish_now(message_for(req))
-    return req
 
 
 def status_of(req: DeploymentRequest) -> str:
