@@ -37,8 +37,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from deployments_app import k8s
 from deployments_app.models import Deployment, DeploymentStatus
+from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import db_hygiene
-from requests_app.messages import SyncDeployment
+from k8sdm.messaging.messages import SyncDeployment
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class KeyPublisher:
 @dataclass
 class DeploymentWatcher:
     stop: threading.Event
-    publisher: object  # k8sdm.jetstream.SyncPublisher
+    publisher: Publisher
     namespaces: list[str] | None = field(default_factory=lambda: watched_namespaces())
     watch_timeout: int = field(default_factory=lambda: settings.K8SDM_WATCH_TIMEOUT_SECONDS)
     resync_seconds: float = field(default_factory=lambda: settings.K8SDM_RESYNC_SECONDS)

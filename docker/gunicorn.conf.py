@@ -4,6 +4,10 @@ Flags on the command line still win, and gunicorn's own WEB_CONCURRENCY sets the
 With PROMETHEUS_MULTIPROC_DIR set (the api only: the worker and watcher must not see it), the
 directory is emptied when the master starts, so a restarted container does not add up the
 counters of its previous life, and a dead worker's files are marked as such.
+
+Each worker process owns one publisher of requests (requests_app/publishing.py): created and
+started once the worker has loaded the application (Django is set up by then; gunicorn's
+post_fork runs before that), stopped when the worker exits.
 """
 
 import os
@@ -36,3 +40,17 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    from requests_app import publishing
+
+    publishing.install(publishing.RequestPublisher().start())
+
+
+def worker_exit(server, worker):
+    from requests_app import publishing
+
+    publisher = publishing.install(None)
+    if publisher is not None:
+        publisher.stop()

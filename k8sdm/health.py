@@ -28,9 +28,9 @@ def _postgres() -> str:
 
 
 def _nats() -> str:
-    from k8sdm.jetstream import sync_publisher
+    from requests_app.publishing import current
 
-    return sync_publisher().ping()
+    return current().ping()
 
 
 @require_GET

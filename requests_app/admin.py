@@ -3,7 +3,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from requests_app.models import DeploymentRequest, RequestStatus
-from requests_app.outbox import message_for, publish_now
+from requests_app.outbox import message_for
+from requests_app.publishing import publish_now
 
 
 class OutboxFilter(admin.SimpleListFilter):

@@ -3,7 +3,7 @@
 The outbox lives on the request itself, not in a table of its own: `published_at IS NULL` means
 "committed but not yet acknowledged by JetStream". The API writes the request in the same
 transaction as everything else it changes, so the outbox entry can never be lost or orphaned;
-the relay (requests_app/outbox.py) publishes pending rows and stamps `published_at` on the
+the relay (requests_app/relay.py) publishes pending rows and stamps `published_at` on the
 publish ack, and a partial index keeps the pending set cheap to scan however large the table is.
 """
 

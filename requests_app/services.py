@@ -36,7 +36,7 @@ from deployments_app.services import (
 from k8sdm.api import metrics
 from k8sdm.api.errors import ApiError, Conflict, InvalidInput
 from requests_app.models import DeploymentRequest, RequestAction
-from requests_app.outbox import publish_after_commit
+from requests_app.publishing import publish_after_commit
 from requests_app.selectors import request_find, request_has_pending_delete
 from users_app.models import User
 from users_app.selectors import user_get_by_external_id

@@ -6,7 +6,7 @@ import pytest
 from deployments_app import k8s
 from kube_emulator import EmulatorServer
 from tests import factories
-from tests.stack import fresh_publisher, make_stack
+from tests.stack import make_stack, own_publisher
 
 
 @pytest.fixture(scope="session")
@@ -40,9 +40,8 @@ def apps_api(cluster):
 def stack(transactional_db, cluster, settings, tmp_path, request):
     """Real worker/watcher processes on a stream of this test's own; their logs are printed on failure."""
     st = make_stack(settings, tmp_path, cluster.kubeconfig)
-    fresh_publisher()
-    yield st
-    fresh_publisher()
+    with own_publisher():
+        yield st
     st.stop_all()
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:

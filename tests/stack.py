@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,18 +18,21 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def fresh_publisher() -> None:
-    """Drop the process's NATS publisher so the next publish uses this test's settings."""
-    from k8sdm import jetstream
+@contextmanager
+def own_publisher(url: str | None = None):
+    """A request publisher of the test's own (to NATS at `url`, default settings.NATS_URL),
+    installed as the process's for the block, then stopped; the previous one is put back."""
+    from k8sdm.messaging.publisher import Publisher
+    from requests_app import publishing
 
-    if jetstream._publisher is not None:
-        jetstream._publisher.close()
-    jetstream._publisher = None
+    with publishing.installed(publishing.RequestPublisher(Publisher(name="k8sdm-test", url=url))) as publisher:
+        yield publisher
 
 
 def submit(**kwargs):
     """A request as the API stores it (factory), published the way the API publishes it."""
-    from requests_app.outbox import message_for, publish_now
+    from requests_app.outbox import message_for
+    from requests_app.publishing import publish_now
     from tests.factories import DeploymentRequestFactory
 
     req = DeploymentRequestFactory(**kwargs)

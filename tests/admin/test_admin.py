@@ -4,7 +4,6 @@ import pytest
 from django.urls import reverse
 
 from deployments_app.models import DeploymentStatus
-from k8sdm import jetstream
 from requests_app.models import DeploymentRequest, RequestStatus
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
 
@@ -58,7 +57,6 @@ def test_the_deployment_page_shows_observed_fields_read_only_and_links_to_its_re
 
 
 def test_the_outbox_filter_and_the_publish_again_action(staff):
-    jetstream._publisher = None
     pending = DeploymentRequestFactory()
     url = reverse("admin:requests_app_deploymentrequest_changelist")
     assert pending.request_id.encode() in staff.get(url, {"outbox": "pending"}).content

@@ -59,13 +59,11 @@ def created(alice):
 
 @pytest.fixture
 def unreachable_nats(settings):
-    """NATS_URL pointing at a closed port, with a fresh per-process publisher (and the real one back after)."""
+    """A request publisher to a closed port installed for the test (the real one back after)."""
     from devstack._proc import free_port
-    from k8sdm import jetstream
+    from tests.stack import own_publisher
 
-    saved = jetstream._publisher, jetstream._publisher_pid
-    settings.NATS_URL = f"nats://127.0.0.1:{free_port()}"
+    url = f"nats://127.0.0.1:{free_port()}"
     settings.K8SDM_NATS_CONNECT_TIMEOUT = 0.5
-    jetstream._publisher = None
-    yield settings.NATS_URL
-    jetstream._publisher, jetstream._publisher_pid = saved
+    with own_publisher(url):
+        yield url

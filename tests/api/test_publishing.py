@@ -9,8 +9,7 @@ import time
 import pytest
 from django.conf import settings
 
-from k8sdm import jetstream
-from requests_app import messages
+from k8sdm.messaging import jetstream, messages
 from requests_app.models import DeploymentRequest
 from tests.api.conftest import CREATE_URL, change_url, config
 from tests.stack import wait_until

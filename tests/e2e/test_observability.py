@@ -47,7 +47,8 @@ def test_the_worker_exposes_prometheus_metrics_for_what_it_applied(stack, cluste
     port = free_port()
     worker = stack._spawn("worker", [sys.executable, "manage.py", "runworker", "--metrics-port", str(port)])
     worker.wait_for_log("worker ready")
-    from requests_app.outbox import message_for, publish_now
+    from requests_app.outbox import message_for
+    from requests_app.publishing import publish_now
     from tests.factories import DeploymentRequestFactory
 
     req = DeploymentRequestFactory()

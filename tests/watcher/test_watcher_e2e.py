@@ -8,7 +8,8 @@ import pytest
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from requests_app.models import RequestStatus
-from requests_app.outbox import message_for, publish_now
+from requests_app.outbox import message_for
+from requests_app.publishing import publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
 from tests.stack import wait_until
 
@@ -170,24 +171,24 @@ def test_a_change_made_while_nats_is_down_reaches_the_row_once_nats_is_back(tran
                                                                           tmp_path, apps_api):
     from devstack._proc import free_port
     from devstack.nats import NatsServer
-    from tests.stack import fresh_publisher, make_stack
+    from tests.stack import make_stack, own_publisher
 
     nats = NatsServer(tmp_path / "nats", free_port()).start()
     stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=nats.url)
-    fresh_publisher()
-    try:
-        stack.worker()
-        watcher = stack.watcher()
-        watcher.wait_for_log("this watcher is now active")
-        create_through_worker("web")
-        wait_until(lambda: healthy("web"), message="web to become healthy")
-        nats.stop()
-        apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
-        wait_until(lambda: "could not publish" in watcher.log(), timeout=20, message="the watcher to notice")
-        nats.start()
-        wait_until(lambda: healthy("web", replicas=4, available_replicas=4), timeout=40,
-                   message="the scale to reach the row after NATS returned")
-    finally:
-        stack.stop_all()
-        fresh_publisher()
+    with own_publisher(nats.url):
+        try:
+            stack.worker()
+            watcher = stack.watcher()
+            watcher.wait_for_log("this watcher is now active")
+            create_through_worker("web")
+            wait_until(lambda: healthy("web"), message="web to become healthy")
+            nats.stop()
+            apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
+            wait_until(lambda: "could not publish" in watcher.log(), timeout=20, message="the watcher to notice")
+            nats.start()
+            wait_until(lambda: healthy("web", replicas=4, available_replicas=4), timeout=40,
+                       message="the scale to reach the row after NATS returned")
+        finally:
+            stack.stop_all()
+            nats.stop()
         nats.stop()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from requests_app.messages import ApplyRequest, MessageError, SyncDeployment
+from k8sdm.messaging.messages import ApplyRequest, MessageError, SyncDeployment
 
 
 def test_an_apply_request_round_trips_through_bytes():

@@ -1,16 +1,14 @@
 """Each class of Kubernetes error ends where DESIGN 6.4 says, with a real worker process,
 real NATS and Postgres, and the emulator's fault injection."""
 
-import asyncio
-
 import pytest
 from django.conf import settings
 
 from deployments_app import k8s
 from deployments_app.models import Deployment, DeploymentStatus
-from k8sdm import jetstream
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
-from requests_app.outbox import message_for, publish_now
+from requests_app.outbox import message_for
+from requests_app.publishing import current, publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
 from tests.stack import submit, wait_until
 
@@ -113,13 +111,9 @@ def test_an_update_of_a_deployment_missing_from_the_cluster_fails_with_not_found
 def test_a_malformed_message_is_terminated_and_logged_not_retried(stack, cluster):
     worker = stack.worker()
 
-    async def publish_garbage():
-        nc = await jetstream.connect(name="test")
-        js = nc.jetstream()
-        await js.publish(f"{settings.K8SDM_SUBJECT_PREFIX}.requests.x", b"{not json", headers={"Nats-Msg-Id": "junk"})
-        await nc.close()
-
-    asyncio.run(publish_garbage())
+    published = current().publisher.publish(subject=f"{settings.K8SDM_SUBJECT_PREFIX}.requests.x",
+                                             payload=b"{not json", msg_id="junk")
+    assert published.ok, published.error
     worker.wait_for_log("terminated requests message")
     assert "not JSON" in worker.log()
     assert worker.log().count("terminated requests message") == 1

@@ -6,7 +6,8 @@ from django.db import connection
 from devstack import pytest_plugin
 from devstack.postgres import PostgresServer
 from requests_app.models import DeploymentRequest, RequestStatus
-from requests_app.outbox import message_for, publish_now
+from requests_app.outbox import message_for
+from requests_app.publishing import publish_now
 from tests.factories import DeploymentRequestFactory
 from tests.stack import wait_until
 

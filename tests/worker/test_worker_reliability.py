@@ -10,9 +10,10 @@ from deployments_app.models import Deployment
 from devstack._proc import free_port
 from devstack.nats import NatsServer
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
-from requests_app.outbox import message_for, publish_now
+from requests_app.outbox import message_for
+from requests_app.publishing import publish_now
 from tests.factories import DeploymentFactory, DeploymentRequestFactory
-from tests.stack import fresh_publisher, make_stack, submit, wait_until
+from tests.stack import make_stack, own_publisher, submit, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -98,41 +99,40 @@ def own_nats(tmp_path):
 def test_a_request_accepted_while_nats_is_down_is_applied_after_it_returns(transactional_db, cluster, settings,
                                                                           tmp_path, own_nats, apps_api):
     stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=own_nats.url)
-    fresh_publisher()
-    try:
-        req = submit()  # NATS is not running: the request waits in the outbox
-        req.refresh_from_db()
-        assert req.published_at is None
-        worker = stack.worker(ready=False)
-        worker.wait_for_log("cannot connect to NATS")
-        own_nats.start()
-        wait_until(lambda: status_of(req) != RequestStatus.CREATED, timeout=30, message="the request to be applied")
-        req.refresh_from_db()
-        assert req.status == RequestStatus.SUCCESS and req.published_at is not None
-        assert "outbox relay published 1 pending request" in worker.log()
-        assert apps_api.read_namespaced_deployment(req.identifier, "default").metadata.name == req.identifier
-    finally:
-        stack.stop_all()
-        fresh_publisher()
+    with own_publisher(own_nats.url):
+        try:
+            req = submit()  # NATS is not running: the request waits in the outbox
+            req.refresh_from_db()
+            assert req.published_at is None
+            worker = stack.worker(ready=False)
+            worker.wait_for_log("cannot connect to NATS")
+            own_nats.start()
+            wait_until(lambda: status_of(req) != RequestStatus.CREATED, timeout=30,
+                       message="the request to be applied")
+            req.refresh_from_db()
+            assert req.status == RequestStatus.SUCCESS and req.published_at is not None
+            assert "outbox relay published 1 pending request" in worker.log()
+            assert apps_api.read_namespaced_deployment(req.identifier, "default").metadata.name == req.identifier
+        finally:
+            stack.stop_all()
 
 
 def test_the_worker_carries_on_after_nats_restarts(transactional_db, cluster, settings, tmp_path, own_nats):
     own_nats.start()
     stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=own_nats.url)
-    fresh_publisher()
-    try:
-        worker = stack.worker()
-        before = submit()
-        wait_until(lambda: status_of(before) == RequestStatus.SUCCESS, message="the first request")
-        own_nats.stop()
-        after = submit()  # accepted while NATS is down
-        time.sleep(0.5)
-        own_nats.start()
-        wait_until(lambda: status_of(after) == RequestStatus.SUCCESS, timeout=30, message="the request after restart")
-        assert worker.proc.poll() is None
-    finally:
-        stack.stop_all()
-        fresh_publisher()
+    with own_publisher(own_nats.url):
+        try:
+            worker = stack.worker()
+            before = submit()
+            wait_until(lambda: status_of(before) == RequestStatus.SUCCESS, message="the first request")
+            own_nats.stop()
+            after = submit()  # accepted while NATS is down
+            own_nats.start()
+            wait_until(lambda: status_of(after) == RequestStatus.SUCCESS, timeout=30,
+                       message="the request after restart")
+            assert worker.proc.poll() is None
+        finally:
+            stack.stop_all()
 
 
 def test_a_request_whose_message_is_gone_is_republished_and_applied(stack, cluster, apps_api):

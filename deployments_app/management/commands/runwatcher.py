@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from deployments_app.watcher import DeploymentWatcher
-from k8sdm.jetstream import SyncPublisher
+from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import install_stop_signals, set_application_name, start_metrics_server
 
 
@@ -22,5 +22,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         install_stop_signals(stop)
         start_metrics_server(metrics_port)
-        watcher = DeploymentWatcher(stop=stop, publisher=SyncPublisher(name="k8sdm-watcher"))
-        raise SystemExit(watcher.run())
+        publisher = Publisher(name="k8sdm-watcher").start()
+        try:
+            code = DeploymentWatcher(stop=stop, publisher=publisher).run()
+        finally:
+            publisher.stop()
+        raise SystemExit(code)

@@ -1,15 +1,13 @@
 """`manage.py runworker`: the JetStream consumer that applies requests and syncs deployments."""
 
-import logging
 import threading
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import install_stop_signals, set_application_name, start_metrics_server
 from requests_app.worker import RequestWorker
-
-logger = logging.getLogger("requests_app.worker")
 
 
 class Command(BaseCommand):
@@ -26,5 +24,10 @@ class Command(BaseCommand):
         stop = threading.Event()
         install_stop_signals(stop)
         start_metrics_server(metrics_port)
-        worker = RequestWorker(stop=stop, concurrency=concurrency, relay=not no_relay)
-        raise SystemExit(worker.run())
+        publisher = None if no_relay else Publisher(name="k8sdm-worker-relay", first_connect_wait=0).start()
+        try:
+            code = RequestWorker(stop=stop, publisher=publisher, concurrency=concurrency).run()
+        finally:
+            if publisher is not None:
+                publisher.stop()
+        raise SystemExit(code)

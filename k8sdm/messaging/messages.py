@@ -1,6 +1,6 @@
 """What travels on NATS JetStream: the stream, its subjects, its consumers and its payloads.
 
-Every name lives here. Payloads are frozen, kw-only, versioned dataclasses; `from_bytes` validates
+Every name lives here (settings give the stream name and the subject prefix). Payloads are frozen, kw-only, versioned dataclasses; `from_bytes` validates
 and raises MessageError with a readable reason, so no raw dict ever gets past the parse step.
 Messages carry keys, never state: the worker re-reads the request from Postgres and the
 Deployment from Kubernetes, so a stale or duplicated message is harmless.

@@ -1,0 +1,121 @@
+"""The JetStream adapter: connecting, the stream and consumer configuration, and one publish.
+
+Used by `publisher` (synchronous publishing) and `consumer` (the worker's pull subscriptions);
+nothing outside this package talks to nats-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import nats
+from django.conf import settings
+from nats.errors import Error as NatsError
+from nats.js import api as js_api
+from nats.js.errors import Error as JetStreamError
+
+from k8sdm.messaging import messages
+
+logger = logging.getLogger(__name__)
+
+# What a publish or a JetStream management call can fail with when NATS is away.
+NatsErrors = (NatsError, JetStreamError, asyncio.TimeoutError, OSError, ConnectionError)
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    ok: bool
+    duplicate: bool = False
+    error: str = ""
+
+
+async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS":
+    """A connection that reconnects forever (the daemons outlive NATS restarts)."""
+
+    async def on_disconnect():
+        logger.warning("disconnected from NATS", extra={"client": name})
+
+    async def on_reconnect():
+        logger.info("reconnected to NATS", extra={"client": name})
+
+    async def on_error(exc):
+        logger.debug("NATS client error: %s", exc)
+
+    servers = [server.strip() for server in (url or settings.NATS_URL).split(",") if server.strip()]
+    nc = await nats.connect(
+        servers,
+        name=name,
+        connect_timeout=settings.K8SDM_NATS_CONNECT_TIMEOUT,
+        # nats-py retries a first connect forever when reconnects are unlimited, deaf to our stop
+        # flag: give up the first connect quickly (callers retry with backoff and log), then
+        # reconnect without limit once connected.
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+        drain_timeout=2,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+        error_cb=on_error,
+        **options,
+    )
+    nc.options["max_reconnect_attempts"] = -1
+    return nc
+
+
+def stream_config() -> js_api.StreamConfig:
+    """The one stream: file storage, a duplicate window for Nats-Msg-Id, a week of retention."""
+    return js_api.StreamConfig(
+        name=messages.stream_name(),
+        subjects=messages.stream_subjects(),
+        storage=js_api.StorageType.FILE,
+        retention=js_api.RetentionPolicy.LIMITS,
+        num_replicas=settings.K8SDM_STREAM_REPLICAS,
+        duplicate_window=120.0,
+        max_age=7 * 24 * 3600.0,
+    )
+
+
+def consumer_configs() -> dict[str, js_api.ConsumerConfig]:
+    """The worker's durable pull consumers, by the name the worker uses for them."""
+    ack_wait = settings.K8SDM_ACK_WAIT_SECONDS
+    backoff = [ack_wait * factor for factor in (1, 2, 4, 8)]
+    common = dict(
+        ack_policy=js_api.AckPolicy.EXPLICIT,
+        deliver_policy=js_api.DeliverPolicy.ALL,
+        ack_wait=ack_wait,
+        max_deliver=settings.K8SDM_MAX_DELIVER,
+        backoff=backoff[: settings.K8SDM_MAX_DELIVER],
+        max_ack_pending=10_000,
+    )
+    return {
+        "requests": js_api.ConsumerConfig(name=messages.REQUESTS_CONSUMER, durable_name=messages.REQUESTS_CONSUMER,
+                                          filter_subject=messages.requests_filter(), **common),
+        "sync": js_api.ConsumerConfig(name=messages.SYNC_CONSUMER, durable_name=messages.SYNC_CONSUMER,
+                                      filter_subject=messages.sync_filter(), **common),
+    }
+
+
+async def ensure_stream(js) -> None:
+    """Create or update the stream (several processes may race to create it: all end the same)."""
+    config = stream_config()
+    try:
+        await js.stream_info(config.name)
+    except nats.js.errors.NotFoundError:
+        try:
+            await js.add_stream(config)
+            logger.info("created JetStream stream %s", config.name)
+            return
+        except nats.js.errors.BadRequestError:
+            pass  # another process created it first
+    await js.update_stream(config)
+
+
+async def publish(js, *, subject: str, payload: bytes, msg_id: str, timeout: float = 2.0) -> PublishResult:
+    """Publish with Nats-Msg-Id (JetStream drops a duplicate inside its window); never raises."""
+    try:
+        ack = await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+    except NatsErrors as exc:
+        return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+    return PublishResult(ok=True, duplicate=bool(getattr(ack, "duplicate", False)))

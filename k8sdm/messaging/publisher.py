@@ -1,0 +1,174 @@
+"""`Publisher`: publishing to JetStream from synchronous code, as a component with start/stop.
+
+One per process, created by whoever owns the process (gunicorn's worker hook for the api, the
+`runworker` / `runwatcher` commands for the daemons) and handed to the code that publishes. It owns
+one thread running an asyncio loop and one NATS connection. `start()` begins connecting in the
+background (the client then reconnects by itself), so a caller never waits on a connect: while
+NATS is unreachable a publish fails at once with the reason, and the caller falls back (the api's
+requests stay in the outbox for the relay; the watcher keeps its keys and retries). `stop()`
+closes the connection and joins the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from django.conf import settings
+
+from k8sdm import backoff
+from k8sdm.messaging import jetstream, messages
+from k8sdm.messaging.jetstream import NatsErrors, PublishResult
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 256  # publishes in flight at once in publish_many
+
+
+class Publisher:
+    def __init__(self, *, name: str = "k8sdm-api", url: str | None = None, first_connect_wait: float = 1.0):
+        self.name = name
+        self.url = url
+        self.first_connect_wait = first_connect_wait
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._nc = None
+        self._js = None
+        self._last_error = "not connected yet"
+        self._ready_streams: set[str] = set()
+        self._connected = threading.Event()
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> "Publisher":
+        """Start the thread and begin connecting; waits up to `first_connect_wait` for a first connect."""
+        if self._thread is not None:
+            return self
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{self.name}-publisher", daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
+        self._connected.wait(self.first_connect_wait)
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close the connection (bounded by `timeout`) and join the thread."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+
+        async def _close():
+            if self._nc is not None:
+                await self._nc.close()
+
+        try:
+            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(timeout)
+        except Exception as exc:  # noqa: BLE001 - stopping anyway; the server drops the connection
+            logger.info("NATS publisher connection did not close cleanly: %s", exc)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._thread = None
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    async def _maintain(self) -> None:
+        retry = backoff.Backoff(base=0.2, cap=5.0)
+        while self._nc is None and not self._stopping.is_set():
+            try:
+                nc = await jetstream.connect(name=self.name, url=self.url)
+            except Exception as exc:  # noqa: BLE001 - keep trying; callers fall back meanwhile
+                self._last_error = f"{type(exc).__name__}: {exc}"
+                await asyncio.sleep(retry.next())
+                continue
+            self._nc, self._js = nc, nc.jetstream()
+            self._connected.set()
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def _js_or_error(self):
+        if self._thread is None:
+            raise ConnectionError("the publisher is not started")
+        if self._nc is None:
+            raise ConnectionError(f"NATS unreachable at {self.url or settings.NATS_URL} ({self._last_error})")
+        if not self._nc.is_connected:
+            raise ConnectionError("NATS is not connected (reconnecting)")
+        return self._js
+
+    async def _publish(self, subject: str, payload: bytes, msg_id: str, timeout: float) -> PublishResult:
+        try:
+            js = self._js_or_error()
+        except ConnectionError as exc:
+            return PublishResult(ok=False, error=str(exc))
+        result = await jetstream.publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
+        stream = messages.stream_name()
+        if not result.ok and stream not in self._ready_streams and "no respon" in result.error.lower():
+            # No stream yet (no worker has started): create it and try once more.
+            try:
+                await jetstream.ensure_stream(js)
+                self._ready_streams.add(stream)
+            except NatsErrors as exc:
+                return PublishResult(ok=False, error=f"cannot create stream: {exc}")
+            result = await jetstream.publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
+        return result
+
+    def _submit(self, coro):
+        if self._loop is None:
+            coro.close()
+            raise ConnectionError("the publisher is not started")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def publish(self, *, subject: str, payload: bytes, msg_id: str, timeout: float = 1.0) -> PublishResult:
+        """Publish and wait for JetStream's ack (at most about `timeout`); never raises."""
+        try:
+            future = self._submit(self._publish(subject, payload, msg_id, timeout))
+            return future.result(timeout + 0.5)
+        except Exception as exc:  # noqa: BLE001 - callers fall back (outbox, retry); never fail them
+            return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+    def publish_in_background(self, *, subject: str, payload: bytes, msg_id: str, on_done, timeout: float = 2.0):
+        """Publish without waiting; `on_done(PublishResult)` runs on the publisher's thread."""
+
+        def done(future):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001
+                result = PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
+            on_done(result)
+
+        try:
+            self._submit(self._publish(subject, payload, msg_id, timeout)).add_done_callback(done)
+        except ConnectionError as exc:
+            on_done(PublishResult(ok=False, error=str(exc)))
+
+    def publish_many(self, items: list[tuple[str, bytes, str]], timeout: float = 2.0) -> list[PublishResult]:
+        """Publish (subject, payload, msg_id) items concurrently; results in the same order."""
+
+        async def _many():
+            results = []
+            for start in range(0, len(items), CHUNK):
+                chunk = items[start:start + CHUNK]
+                results += await asyncio.gather(*(self._publish(s, p, m, timeout) for s, p, m in chunk))
+            return results
+
+        try:
+            future = self._submit(_many())
+            return future.result(timeout * (1 + len(items) // CHUNK) + 1.0)
+        except Exception as exc:  # noqa: BLE001
+            return [PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")] * len(items)
+
+    def ping(self, timeout: float = 1.0) -> str:
+        """'' when NATS answers a round trip, else the reason."""
+
+        async def _ping():
+            self._js_or_error()
+            await self._nc.flush(timeout=timeout)
+
+        try:
+            self._submit(_ping()).result(timeout + 0.5)
+            return ""
+        except Exception as exc:  # noqa: BLE001
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,184 @@
+"""The api's half of the transactional outbox: publishing accepted requests to JetStream.
+
+A service writes a request with `published_at = NULL` (its outbox entry) and calls
+`publish_after_commit`: once the transaction has committed, the message is handed to the process's
+`RequestPublisher` and the response goes out without waiting for JetStream. The ack is stamped on
+the row (`published_at`) in batches by the publisher's own thread, so an api response never pays a
+second commit. A publish that fails (NATS down) or a stamp that is lost (the process dies first)
+only means the relay in `runworker` (requests_app/relay.py) publishes the request again; JetStream
+drops that as a duplicate inside its window, and the worker skips a finished request anyway.
+
+`RequestPublisher` is a component with start/stop: one per api process, created and installed by
+the process's owner (`docker/gunicorn.conf.py`, `post_worker_init`) and stopped when the process
+exits. Where no owner installed one (`manage.py runserver`, a shell, a test), `current()` creates
+and starts one on first use. Tests install their own with `installed(...)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+
+from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from k8sdm.messaging.messages import ApplyRequest
+from k8sdm.messaging.publisher import Publisher
+from requests_app.models import DeploymentRequest
+from requests_app.outbox import mark_published, message_for
+
+logger = logging.getLogger(__name__)
+
+
+def _log_deferred(message: ApplyRequest, error: str) -> None:
+    logger.warning(
+        "publish of request %s deferred to the outbox relay: %s", message.request_pk, error,
+        extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
+    )
+
+
+class _Stamper:
+    """Stamps published_at for the requests JetStream acknowledged, in batches, on a thread of its own."""
+
+    def __init__(self):
+        self._pks: list[int] = []
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="outbox-stamper", daemon=True)
+        self._thread.start()
+
+    def add(self, pk: int) -> None:
+        with self._cond:
+            self._pks.append(pk)
+            self._cond.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stamp what is queued, then end the thread."""
+        if self._thread is None:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+        self._thread = None
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cond:
+                    while not self._pks and not self._stopping:
+                        self._cond.wait()
+                    if not self._pks:
+                        return
+                    batch, self._pks = self._pks, []
+                try:
+                    close_old_connections()
+                    mark_published(batch)
+                except DatabaseError as exc:
+                    logger.warning("could not stamp %d published request(s) (%s): the relay will re-publish them",
+                                   len(batch), exc)
+        finally:
+            connection.close()
+
+
+class RequestPublisher:
+    """Publishes ApplyRequest messages for one process (see the module docstring)."""
+
+    def __init__(self, publisher: Publisher | None = None):
+        self.publisher = publisher or Publisher(name="k8sdm-api")
+        self._stamper = _Stamper()
+
+    def start(self) -> "RequestPublisher":
+        self.publisher.start()
+        self._stamper.start()
+        return self
+
+    def stop(self) -> None:
+        self.publisher.stop()  # no more acks come in after this
+        self._stamper.stop()
+
+    def publish_in_background(self, message: ApplyRequest) -> None:
+        """Hand the message to the publisher and return at once; the ack is stamped later."""
+
+        def done(result):
+            if result.ok:
+                self._stamper.add(message.request_pk)
+            else:
+                _log_deferred(message, result.error)
+
+        self.publisher.publish_in_background(
+            subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id, on_done=done
+        )
+
+    def publish_after_commit(self, request: DeploymentRequest) -> None:
+        """Call inside the transaction that created `request`: publishes once it has committed."""
+        message = message_for(request)
+        transaction.on_commit(lambda: self.publish_in_background(message))
+
+    def publish_now(self, message: ApplyRequest, *, fresh: bool = False) -> bool:
+        """Publish and wait for the ack; True (and published_at stamped) when JetStream took it.
+
+        `fresh` gives the message a new Nats-Msg-Id, so JetStream delivers it even inside the
+        duplicate window (an operator's deliberate re-publish)."""
+        msg_id = f"{message.msg_id}/{timezone.now().timestamp():.6f}" if fresh else message.msg_id
+        result = self.publisher.publish(subject=message.subject, payload=message.to_bytes(), msg_id=msg_id)
+        if result.ok:
+            mark_published([message.request_pk])
+            return True
+        _log_deferred(message, result.error)
+        return False
+
+    def ping(self) -> str:
+        """'' when NATS answers, else the reason (for /readyz)."""
+        return self.publisher.ping()
+
+
+# --- the process's instance --------------------------------------------------------------------
+
+_lock = threading.Lock()
+_installed: RequestPublisher | None = None
+_installed_pid: int | None = None
+
+
+def install(publisher: RequestPublisher | None) -> RequestPublisher | None:
+    """Make `publisher` (started by the caller) this process's; returns the one it replaces."""
+    global _installed, _installed_pid
+    with _lock:
+        previous = _installed if _installed_pid == os.getpid() else None
+        _installed, _installed_pid = publisher, os.getpid()
+        return previous
+
+
+def current() -> RequestPublisher:
+    """This process's publisher; created and started here when nobody installed one (a forked
+    child never uses its parent's: the thread did not survive the fork)."""
+    global _installed, _installed_pid
+    with _lock:
+        if _installed is None or _installed_pid != os.getpid():
+            _installed, _installed_pid = RequestPublisher().start(), os.getpid()
+        return _installed
+
+
+@contextlib.contextmanager
+def installed(publisher: RequestPublisher):
+    """Start `publisher`, make it the process's for the block, then stop it and put back the previous."""
+    previous = install(publisher.start())
+    try:
+        yield publisher
+    finally:
+        install(previous)
+        publisher.stop()
+
+
+def publish_after_commit(request: DeploymentRequest) -> None:
+    current().publish_after_commit(request)
+
+
+def publish_now(message: ApplyRequest, *, fresh: bool = False) -> bool:
+    return current().publish_now(message, fresh=fresh)
