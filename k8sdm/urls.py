@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="api-v1:index"), name="root"),
     path("admin/", admin.site.urls),
     path("api/", include("k8sdm.api.urls")),
     path("", include("k8sdm.health_urls")),

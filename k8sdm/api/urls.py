@@ -5,8 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.permissions import AllowAny
 
 from deployments_app.views import DeploymentViewSet
+from k8sdm.api.index import api_index
 
 v1_patterns = [
+    path("", api_index, name="index"),
     path("", include("requests_app.urls")),
     path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
     path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),

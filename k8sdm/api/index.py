@@ -1,0 +1,59 @@
+"""GET /api/v1/: what a newcomer needs to make the first call (the banner of `make run` links here).
+
+Public like the schema: it lists paths and the identity header's name, nothing about any user.
+Paths are reversed from the URL configuration, so the list cannot drift from the routes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+# (method, url name, kwargs placeholder, what it does)
+ENDPOINTS = [
+    ("POST", "api-v1:deployment-request-create", None,
+     "ask for a Deployment to be created; 202 with the request, applied asynchronously"),
+    ("PATCH", "api-v1:deployment-request-change", "identifier",
+     "ask for a change to one of your deployments (the fields given replace the current ones); 202"),
+    ("DELETE", "api-v1:deployment-request-change", "identifier",
+     "ask for one of your deployments to be deleted; 202"),
+    ("GET", "api-v1:request-list", None,
+     "your requests, newest first; filters status, action, identifier"),
+    ("GET", "api-v1:request-detail", "request_id",
+     "one of your requests: its status (CREATED while pending, then SUCCESS or FAILURE) and error"),
+    ("GET", "api-v1:deployment-list", None,
+     "your deployments, newest first; filters status, health, namespace"),
+    ("GET", "api-v1:deployment-detail", "identifier",
+     "one of your deployments as the cluster runs it, with its recent requests"),
+]
+
+
+def _path(name: str, placeholder: str | None) -> str:
+    if placeholder is None:
+        return reverse(name)
+    # reverse() would percent-encode braces: reverse with a marker, then show the template.
+    marker = "PLACEHOLDER"
+    return reverse(name, kwargs={placeholder: marker}).replace(marker, "{" + placeholder + "}")
+
+
+@require_GET
+def api_index(request):
+    return JsonResponse({
+        "name": "k8sdm API",
+        "version": "v1",
+        "authentication": f"send the header {settings.K8SDM_USER_HEADER} with your user id "
+                          "(in production a gateway sets it)",
+        "endpoints": [
+            {"method": method, "path": _path(name, placeholder), "description": description}
+            for method, name, placeholder, description in ENDPOINTS
+        ],
+        "docs": {
+            "openapi": reverse("schema"),
+            "swagger_ui": reverse("api-docs"),
+            "redoc": reverse("api-redoc"),
+        },
+        "health": {"alive": reverse("healthz"), "ready": reverse("readyz"), "metrics": reverse("metrics")},
+        "admin": reverse("admin:index"),
+    })
