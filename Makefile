@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Where make run keeps its data (PostgreSQL, NATS, the emulator's objects, the admin password).
+DATA_DIR := $(or $(K8SDM_DATA_DIR),.data)
 
 .PHONY: run test bench venv migrate check clean-data
 
@@ -29,5 +31,9 @@ bench: $(STAMP)
 check: $(STAMP)
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Refused while a make run uses the directory (it writes its pid there).
 clean-data:
-	rm -rf .data
+	@pid=$$(cat "$(DATA_DIR)/devstack.pid" 2>/dev/null); \
+	if [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null; then \
+	  echo "make run (pid $$pid) is using $(DATA_DIR): stop it (Ctrl-C) first"; exit 1; fi
+	rm -rf "$(DATA_DIR)"

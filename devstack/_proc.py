@@ -1,4 +1,4 @@
-"""Small helpers shared by the local servers: free ports and waiting for a TCP port."""
+"""Small helpers shared by the local servers: free ports, whether a port is free, waiting for one."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (nothing bound there, TIME_WAIT aside)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers themselves do: a port left in TIME_WAIT by a previous run is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(host: str, port: int, *, timeout: float, proc=None, what: str = "server") -> None:

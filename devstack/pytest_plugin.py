@@ -4,6 +4,10 @@ Loaded with `-p devstack.pytest_plugin` (pytest.ini) so that it runs before pyte
 the settings: unless DATABASE_URL / NATS_URL are already set, it starts both servers on free
 ports under a temporary directory, exports the URLs, and stops them when the session ends.
 The machine's own PostgreSQL (5432) and NATS (4222) are never used.
+
+Every gunicorn a test starts runs without a control socket (GUNICORN_CMD_ARGS): gunicorn's
+default path is one per user, so parallel test sessions, and `make run`, would take it from
+each other.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     os.environ.setdefault("K8SDM_ENV", "test")
+    os.environ.setdefault("GUNICORN_CMD_ARGS", "--no-control-socket")
     need_pg = not os.environ.get("DATABASE_URL")
     need_nats = not os.environ.get("NATS_URL")
     if not (need_pg or need_nats):

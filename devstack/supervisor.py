@@ -4,7 +4,12 @@ Starts, unless the environment points elsewhere: PostgreSQL (DATABASE_URL), NATS
 (NATS_URL) and the Kubernetes API emulator (K8SDM_KUBECONFIG / in-cluster config), each with its
 data under .data/; then migrates, makes an admin login, and runs the api, worker and watcher
 with their output interleaved and labelled. Ctrl-C or SIGTERM stops everything it started, apps
-first, servers last, and a second run reuses the data.
+first, servers last, and a second run reuses the data (the emulator's objects included).
+
+Every port the stack will listen on is checked before anything starts: a taken port stops the
+run at once with the name of the variable that moves it, never after a "running" banner.
+The api runs with Django's DEBUG off unless DJANGO_DEBUG says otherwise: its technical error
+pages show the settings to anyone who can reach the port.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._proc import port_open, wait_for_port
+from ._proc import port_free, wait_for_port
 from .nats import NatsServer
 from .postgres import PostgresServer
 
@@ -38,6 +43,50 @@ def _pdeathsig() -> None:
         pass
 
 
+class StartupError(Exception):
+    """The stack cannot start; the message says why and what to change."""
+
+
+@dataclass(frozen=True)
+class Port:
+    what: str
+    port: int
+    variable: str
+
+
+# In the data directory while a make run uses it (`make clean-data` checks it too).
+PID_FILE = "devstack.pid"
+
+# A Unix socket path must fit sun_path (108 bytes with the terminating NUL).
+MAX_UNIX_SOCKET_PATH = 107
+
+
+def _live_pid(pid_file: Path) -> int | None:
+    """The pid in pid_file if that process is alive."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return pid
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def api_command(*, port: int, control_socket: Path) -> list[str]:
+    """The api as `make run` starts it, with a gunicorn control socket of its own.
+
+    gunicorn's default socket path is one per user (~/.gunicorn/gunicorn.ctl): a second gunicorn
+    took it over, and stopping either one removed the other's. A path too long for a Unix socket
+    gets no control socket rather than a shared one.
+    """
+    args = [PYTHON, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "--access-logfile", "-", "--graceful-timeout", "10"]
+    if len(os.fsencode(control_socket)) <= MAX_UNIX_SOCKET_PATH:
+        return [*args, "--control-socket", str(control_socket)]
+    return [*args, "--no-control-socket"]
+
+
 @dataclass
 class Child:
     name: str
@@ -53,6 +102,8 @@ class Supervisor:
     pg_port: int
     nats_port: int
     emulator_port: int
+    worker_metrics_port: int = 9101
+    watcher_metrics_port: int = 9102
     env: dict = field(default_factory=lambda: dict(os.environ))
     children: list[Child] = field(default_factory=list)
     servers: list = field(default_factory=list)
@@ -99,12 +150,50 @@ class Supervisor:
         self.children.append(child)
         return child
 
+    def planned_ports(self) -> list[Port]:
+        """Every TCP port this run will listen on, with the variable that moves it."""
+        ports = [Port("the api", self.api_port, "DEVSTACK_API_PORT")]
+        if not self.env.get("DATABASE_URL"):
+            ports.append(Port("PostgreSQL", self.pg_port, "DEVSTACK_PG_PORT"))
+        if not self.env.get("NATS_URL"):
+            ports.append(Port("NATS", self.nats_port, "DEVSTACK_NATS_PORT"))
+        if self._emulator_needed():
+            ports.append(Port("the Kubernetes API emulator", self.emulator_port, "DEVSTACK_EMULATOR_PORT"))
+        if self.worker_metrics_port:  # 0: no metrics server
+            ports.append(Port("the worker's metrics", self.worker_metrics_port, "K8SDM_WORKER_METRICS_PORT"))
+        if self.watcher_metrics_port:
+            ports.append(Port("the watcher's metrics", self.watcher_metrics_port, "K8SDM_WATCHER_METRICS_PORT"))
+        return ports
+
+    def check_ports(self) -> None:
+        """Refuse to start, naming each variable to change, if any port is invalid, shared or taken."""
+        problems = []
+        seen: dict[int, Port] = {}
+        for port in self.planned_ports():
+            if not 0 < port.port < 65536:
+                problems.append(f"{port.variable}={port.port} is not a TCP port (1-65535)")
+            elif port.port in seen:
+                problems.append(f"{seen[port.port].variable} and {port.variable} are both {port.port}: "
+                                f"give {port.what} a port of its own with {port.variable}")
+            elif not port_free("127.0.0.1", port.port):
+                problems.append(f"port {port.port} ({port.what}) is taken by another process: stop it, "
+                                f"or set {port.variable} to a free port")
+            seen.setdefault(port.port, port)
+        if problems:
+            raise StartupError("cannot start:\n  " + "\n  ".join(problems))
+
+    def check_data_dir(self) -> None:
+        """One stack per data directory: its servers would fight over the same files."""
+        pid = _live_pid(self.data_dir / PID_FILE)
+        if pid is not None:
+            raise StartupError(f"cannot start: another make run (pid {pid}) is using {self.data_dir}: stop it, "
+                               "or set K8SDM_DATA_DIR to another directory")
+
     def start_servers(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / PID_FILE).write_text(f"{os.getpid()}\n")
         if not self.env.get("DATABASE_URL"):
             self.say("stack", f"starting PostgreSQL on 127.0.0.1:{self.pg_port} (data in {self.data_dir / 'postgres'})")
-            if port_open("127.0.0.1", self.pg_port):
-                raise SystemExit(f"port {self.pg_port} is taken: stop what uses it or set DEVSTACK_PG_PORT")
             pipe = self._log_pipe("postgres")
             pg = PostgresServer(self.data_dir / "postgres", self.pg_port).start(log_file=pipe)
             pipe.close()
@@ -114,8 +203,6 @@ class Supervisor:
             self.say("stack", "using DATABASE_URL from the environment")
         if not self.env.get("NATS_URL"):
             self.say("stack", f"starting NATS JetStream on 127.0.0.1:{self.nats_port} (data in {self.data_dir / 'nats'})")
-            if port_open("127.0.0.1", self.nats_port):
-                raise SystemExit(f"port {self.nats_port} is taken: stop what uses it or set DEVSTACK_NATS_PORT")
             pipe = self._log_pipe("nats")
             nats = NatsServer(self.data_dir / "nats", self.nats_port).start(log_file=pipe)
             pipe.close()
@@ -125,7 +212,7 @@ class Supervisor:
             self.say("stack", "using NATS_URL from the environment")
         if self._cluster_configured():
             self.say("stack", "using the configured Kubernetes cluster")
-        elif (ROOT / "kube_emulator").is_dir():
+        elif self._emulator_needed():
             kubeconfig = self.data_dir / "kubeconfig"
             self.say("stack", f"no cluster configured: starting the Kubernetes API emulator on 127.0.0.1:{self.emulator_port}")
             child = self.spawn(
@@ -134,6 +221,9 @@ class Supervisor:
             )
             wait_for_port("127.0.0.1", self.emulator_port, timeout=30, proc=child.proc, what="the emulator")
             self.env["K8SDM_KUBECONFIG"] = str(kubeconfig)
+
+    def _emulator_needed(self) -> bool:
+        return not self._cluster_configured() and (ROOT / "kube_emulator").is_dir()
 
     def _cluster_configured(self) -> bool:
         return bool(
@@ -160,16 +250,12 @@ class Supervisor:
         return "admin", password
 
     def start_apps(self) -> None:
-        self.spawn(
-            "api",
-            [PYTHON, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{self.api_port}", "--workers", "2",
-             "--access-logfile", "-", "--graceful-timeout", "10"],
-        )
+        api = self.spawn("api", api_command(port=self.api_port, control_socket=self.data_dir / "gunicorn.ctl"))
         if (ROOT / "requests_app/management/commands/runworker.py").exists():
             self.spawn("worker", [PYTHON, "manage.py", "runworker"])
         if (ROOT / "deployments_app/management/commands/runwatcher.py").exists():
             self.spawn("watcher", [PYTHON, "manage.py", "runwatcher"])
-        wait_for_port("127.0.0.1", self.api_port, timeout=30, proc=self.children[-1].proc, what="the api")
+        wait_for_port("127.0.0.1", self.api_port, timeout=30, proc=api.proc, what="the api")
 
     # --- stopping ---------------------------------------------------------------------------
 
@@ -177,6 +263,8 @@ class Supervisor:
         if self.stopping.is_set():
             return
         self.stopping.set()
+        if not (self.children or self.servers or _live_pid(self.data_dir / PID_FILE) == os.getpid()):
+            return
         self.say("stack", "stopping...")
         for child in reversed(self.children):
             if child.proc.poll() is None:
@@ -190,6 +278,8 @@ class Supervisor:
                 child.proc.wait()
         for server in reversed(self.servers):
             server.stop()
+        if _live_pid(self.data_dir / PID_FILE) == os.getpid():
+            (self.data_dir / PID_FILE).unlink()
         self.say("stack", "stopped everything")
 
     def run(self) -> int:
@@ -199,6 +289,8 @@ class Supervisor:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         try:
+            self.check_ports()
+            self.check_data_dir()
             self.start_servers()
             self.say("stack", "applying migrations")
             self.manage("migrate", "--no-input", "-v", "0")
@@ -213,10 +305,17 @@ class Supervisor:
                 time.sleep(0.3)
         except KeyboardInterrupt:
             return 0
+        except (StartupError, RuntimeError, TimeoutError, subprocess.CalledProcessError) as exc:
+            for line in [*str(exc).splitlines(), "k8sdm did not start"]:
+                self.say("stack", line)
+            return 1
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             self.stop()
+
+    def _debug(self) -> bool:
+        return self.env.get("DJANGO_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
     def banner(self, username: str, password: str) -> None:
         base = f"http://127.0.0.1:{self.api_port}"
@@ -230,21 +329,45 @@ class Supervisor:
             f"  postgres   {self.env['DATABASE_URL']}",
             f"  nats       {self.env['NATS_URL']}",
             f"  kubeconfig {self.env.get('K8SDM_KUBECONFIG', '(in-cluster or default)')}",
-            "  try:",
+            f"  debug      {'on' if self._debug() else 'off (DJANGO_DEBUG=true make run turns it on)'}",
+            "  try (the README's \"First run\" explains the answers):",
             f"    curl -s -X POST {base}/api/v1/deployments/requests/create -H 'X-User-Id: alice' \\",
             "      -H 'Content-Type: application/json' -d '{\"identifier\": \"hello\", \"image\": \"nginx:1.27\"}'",
+            f"    curl -s {base}/api/v1/deployments/hello -H 'X-User-Id: alice'",
             "",
         ]:
             self.say("stack", line)
 
 
+def _port_from(env: dict, variable: str, default: int) -> int:
+    value = env.get(variable, "") or str(default)
+    try:
+        return int(value)
+    except ValueError:
+        raise StartupError(f"{variable}={value!r} is not a port number") from None
+
+
+def stack_env(environ) -> dict:
+    """The environment of every process of the stack: the caller's, with DEBUG off unless asked for."""
+    env = dict(environ)
+    env.setdefault("DJANGO_DEBUG", "false")
+    return env
+
+
 def main() -> int:
-    env = os.environ
-    sup = Supervisor(
-        data_dir=Path(env.get("K8SDM_DATA_DIR", ROOT / ".data")).resolve(),
-        api_port=int(env.get("DEVSTACK_API_PORT", "8000")),
-        pg_port=int(env.get("DEVSTACK_PG_PORT", "55432")),
-        nats_port=int(env.get("DEVSTACK_NATS_PORT", "54222")),
-        emulator_port=int(env.get("DEVSTACK_EMULATOR_PORT", "58080")),
-    )
+    env = stack_env(os.environ)
+    try:
+        sup = Supervisor(
+            data_dir=Path(env.get("K8SDM_DATA_DIR") or ROOT / ".data").resolve(),
+            api_port=_port_from(env, "DEVSTACK_API_PORT", 8000),
+            pg_port=_port_from(env, "DEVSTACK_PG_PORT", 55432),
+            nats_port=_port_from(env, "DEVSTACK_NATS_PORT", 54222),
+            emulator_port=_port_from(env, "DEVSTACK_EMULATOR_PORT", 58080),
+            worker_metrics_port=_port_from(env, "K8SDM_WORKER_METRICS_PORT", 9101),
+            watcher_metrics_port=_port_from(env, "K8SDM_WATCHER_METRICS_PORT", 9102),
+            env=env,
+        )
+    except StartupError as exc:
+        print(f"stack     | cannot start: {exc}", file=sys.stderr)
+        return 1
     return sup.run()
