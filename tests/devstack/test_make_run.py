@@ -42,10 +42,10 @@ def test_make_run_serves_the_product_and_ctrl_c_stops_every_process(data_dir):
         # The admin login, from a real HTTP client.
         session = requests.Session()
         login = f"{admin_url}login/"
-        session.get(login, timeout=10)
+        session.get(login, timeout=60)
         response = session.post(login, data={"username": username, "password": password, "next": "/admin/",
                                              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
-                                headers={"Referer": login}, timeout=10)
+                                headers={"Referer": login}, timeout=60)
         assert response.status_code == 200 and "Site administration" in response.text
 
         # The banner's curl commands as a newcomer pastes them: the CREATE, then the follow-up GET.
