@@ -16,13 +16,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .handlers import write_status
 from .resources import DEPLOYMENTS
+from .store import now_rfc3339
 
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now_rfc3339() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def template_hash(template: dict) -> str:
@@ -97,9 +95,8 @@ class ControllerConfig:
 
 
 class DeploymentController:
-    def __init__(self, emulator, config: ControllerConfig | None = None):
-        self.emu = emulator
-        self.store = emulator.store
+    def __init__(self, store, config: ControllerConfig | None = None):
+        self.store = store
         self.config = config or ControllerConfig()
         self.states: dict[tuple, RolloutState] = {}
         self.heap: list = []
@@ -320,7 +317,7 @@ class DeploymentController:
             conds.append(self._cond("Progressing", prog, old_conds.get("Progressing"), ts))
         status["conditions"] = conds
         if status != old_status:
-            self.emu.write_status("deployments", key[0], key[1], status)
+            write_status(self.store, DEPLOYMENTS, key[0], key[1], status)
             self.status_writes += 1
         if again:
             delay = self.config.step_delay

@@ -134,3 +134,26 @@ def openapi_v3_apps_v1() -> dict:
 
 def openapi_v3_core_v1() -> dict:
     return _doc(_ops("", "v1", "Namespace", False, "namespaces"), [("", "v1", "Namespace")])
+
+
+HEALTH_PATHS = ("healthz", "livez", "readyz")
+
+
+def document(path: str, host: str):
+    """The discovery or OpenAPI document served at ``/path``, or None."""
+    docs = {
+        "": lambda: {"paths": ["/api", "/api/v1", "/apis", "/apis/apps", "/apis/apps/v1",
+                               "/healthz", "/livez", "/readyz", "/version", "/openapi/v3",
+                               "/_emulator/stats"]},
+        "version": lambda: VERSION,
+        "api": lambda: api_versions(host),
+        "api/v1": core_v1_resources,
+        "apis": api_group_list,
+        "apis/apps": apps_group,
+        "apis/apps/v1": apps_v1_resources,
+        "openapi/v3": openapi_v3_root,
+        "openapi/v3/apis/apps/v1": openapi_v3_apps_v1,
+        "openapi/v3/api/v1": openapi_v3_core_v1,
+    }
+    make = docs.get(path)
+    return make() if make is not None else None

@@ -94,15 +94,13 @@ def method_not_allowed() -> ApiError:
                     "the server does not allow this method on the requested resource", {})
 
 
-SUPPORTED_PATCH_TYPES = ("application/json-patch+json, application/merge-patch+json, "
-                         "application/apply-patch+yaml, application/strategic-merge-patch+json")
-
-
-def unsupported_media_type(content_type: str, message: str | None = None) -> ApiError:
+def unsupported_media_type(accepted: tuple[str, ...] | list[str],
+                           message: str | None = None) -> ApiError:
+    """415 as the apiserver's content negotiation words it (its Status has no details)."""
     if message is None:
-        message = (f'the body of the request was in an unknown format - accepted media types '
-                   f'include: {SUPPORTED_PATCH_TYPES}')
-    return ApiError(415, "UnsupportedMediaType", message, {})
+        message = (f"the body of the request was in an unknown format - accepted media types "
+                   f"include: {', '.join(accepted)}")
+    return ApiError(415, "UnsupportedMediaType", message)
 
 
 def expired(message: str) -> ApiError:

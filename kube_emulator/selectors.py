@@ -164,8 +164,6 @@ FIELD_GETTERS = {
     "metadata.name": lambda o: o.name,
     "metadata.namespace": lambda o: o.namespace,
 }
-NAMESPACE_FIELD_GETTERS = dict(FIELD_GETTERS)
-NAMESPACE_FIELD_GETTERS["status.phase"] = lambda o: o.phase
 
 
 def parse_field_selector(selector: str | None, getters: dict | None = None) -> Matcher | None:

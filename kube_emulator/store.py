@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from collections import deque
 from typing import Callable, Iterable, Optional
 
@@ -19,6 +20,11 @@ _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 def dumps(obj) -> bytes:
     return _dumps(obj).encode()
+
+
+def now_rfc3339() -> str:
+    """Metadata timestamps: RFC 3339 in UTC, second precision, like metav1.Time."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 class Stored:

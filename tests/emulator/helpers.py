@@ -1,6 +1,7 @@
 """Small helpers shared by the emulator tests."""
 from __future__ import annotations
 
+import threading
 import time
 
 
@@ -52,3 +53,13 @@ def rolled_out(dep) -> bool:
     return (st.observed_generation == dep.metadata.generation
             and (st.updated_replicas or 0) == want and (st.available_replicas or 0) == want
             and (st.replicas or 0) == want)
+
+
+def stop_informer(informer, emulator) -> None:
+    """``SharedInformer.stop()`` joins a thread that may be blocked reading a quiet watch
+    (no bookmarks, no timeout): end the server's watches until the thread has gone."""
+    stopper = threading.Thread(target=informer.stop)
+    stopper.start()
+    while stopper.is_alive():
+        emulator.drop_watches()
+        stopper.join(0.1)

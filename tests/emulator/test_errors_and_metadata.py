@@ -46,7 +46,8 @@ def test_it_answers_409_already_exists_when_creating_a_duplicate(apps):
     assert body["message"] == 'deployments.apps "web" already exists'
 
 
-def test_it_returns_409_conflict_on_a_stale_put(apps):
+def test_it_returns_409_conflict_on_a_stale_put(k8s_emulator, apps):
+    k8s_emulator.pause_controller()  # its status writes would make `first` stale too
     created = apps.create_namespaced_deployment("default", deployment("web"))
     first = apps.read_namespaced_deployment("web", "default")
     first.spec.replicas = 5
@@ -168,6 +169,55 @@ def test_it_answers_415_for_server_side_apply_and_unknown_patch_types(k8s_emulat
     assert "server-side apply is not supported by this emulator" in r.json()["message"]
     r = requests.patch(url, data="{}", headers={"Content-Type": "text/x-nonsense"}, timeout=5)
     assert r.status_code == 415
+    assert r.json() == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "the body of the request was in an unknown format - accepted media types "
+                   "include: application/json-patch+json, application/merge-patch+json, "
+                   "application/strategic-merge-patch+json, application/apply-patch+yaml",
+        "reason": "UnsupportedMediaType", "code": 415}
+
+
+# The apiserver's own answer (content negotiation of object bodies), byte for byte
+UNKNOWN_FORMAT = {
+    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+    "message": "the body of the request was in an unknown format - accepted media types "
+               "include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+    "reason": "UnsupportedMediaType", "code": 415}
+
+
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "application/x-www-form-urlencoded", "application/merge-patch+json",
+    "application/x-yaml", "*/*", "not a media type"])
+def test_a_create_body_in_a_format_the_apiserver_refuses_is_415_and_nothing_is_stored(
+        k8s_emulator, apps, content_type):
+    url = k8s_emulator.url + "/apis/apps/v1/namespaces/default/deployments"
+    r = requests.post(url, data=json.dumps(deployment("web")),
+                      headers={"Content-Type": content_type}, timeout=5)
+    assert (r.status_code, r.json()) == (415, UNKNOWN_FORMAT)
+    assert apps.list_namespaced_deployment("default").items == []
+
+
+def test_an_update_or_delete_body_in_a_refused_format_is_415_and_changes_nothing(
+        k8s_emulator, apps):
+    apps.create_namespaced_deployment("default", deployment("web", replicas=2))
+    url = k8s_emulator.url + "/apis/apps/v1/namespaces/default/deployments/web"
+    r = requests.put(url, data=json.dumps(deployment("web", replicas=5)),
+                     headers={"Content-Type": "text/plain"}, timeout=5)
+    assert (r.status_code, r.json()) == (415, UNKNOWN_FORMAT)
+    r = requests.delete(url, data="{}", headers={"Content-Type": "text/plain"}, timeout=5)
+    assert (r.status_code, r.json()) == (415, UNKNOWN_FORMAT)
+    assert apps.read_namespaced_deployment("web", "default").spec.replicas == 2
+
+
+def test_a_body_without_a_content_type_is_read_as_json_and_charset_is_ignored(k8s_emulator, apps):
+    url = k8s_emulator.url + "/apis/apps/v1/namespaces/default/deployments"
+    r = requests.post(url, data=json.dumps(deployment("plain")).encode(), timeout=5)
+    assert r.status_code == 201, r.text
+    r = requests.post(url, data=json.dumps(deployment("charset")),
+                      headers={"Content-Type": "application/json; charset=utf-8"}, timeout=5)
+    assert r.status_code == 201, r.text
+    assert [d.metadata.name for d in apps.list_namespaced_deployment("default").items] == [
+        "charset", "plain"]
 
 
 def test_unknown_paths_answer_a_404_status(k8s_emulator):

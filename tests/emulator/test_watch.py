@@ -8,7 +8,7 @@ import requests
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from .helpers import deployment, wait_for
+from .helpers import deployment, stop_informer, wait_for
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -302,7 +302,7 @@ def test_shared_informer_keeps_a_cache_in_sync(k8s_emulator, apps):
         apps.delete_namespaced_deployment("pre", "default")
         wait_for(lambda: inf.cache.get_by_key("default/pre") is None, message="deleted")
     finally:
-        inf.stop()
+        stop_informer(inf, k8s_emulator)
     assert ("ADDED", "pre") in seen and ("ADDED", "web") in seen
     assert ("MODIFIED", "web") in seen and ("DELETED", "pre") in seen
 
@@ -329,4 +329,4 @@ def test_shared_informer_relists_after_410_expired(k8s_emulator, apps):
         assert 410 in errors_seen
     finally:
         k8s_emulator.clear_faults()
-        inf.stop()
+        stop_informer(inf, k8s_emulator)
