@@ -192,6 +192,11 @@ class Supervisor:
     def start_servers(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / PID_FILE).write_text(f"{os.getpid()}\n")
+        # Static files are served from the apps (whitenoise's finders); an existing STATIC_ROOT
+        # spares every api worker a warning about a missing one.
+        if not self.env.get("DJANGO_STATIC_ROOT"):
+            (self.data_dir / "static").mkdir(exist_ok=True)
+            self.env["DJANGO_STATIC_ROOT"] = str(self.data_dir / "static")
         if not self.env.get("DATABASE_URL"):
             self.say("stack", f"starting PostgreSQL on 127.0.0.1:{self.pg_port} (data in {self.data_dir / 'postgres'})")
             pipe = self._log_pipe("postgres")

@@ -62,6 +62,7 @@ def test_make_run_serves_the_product_and_ctrl_c_stops_every_process(data_dir):
         code = stack.stop()
     assert code == 0, stack.out.text[-3000:]
     assert "stopped everything" in stack.out.text
+    assert "Traceback" not in stack.out.text and "Warning" not in stack.out.text, stack.out.text
     assert not (data_dir / "devstack.pid").exists()  # make clean-data may go ahead
     still_running = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert still_running == [], [" ".join(c.cmdline()) for c in still_running]
