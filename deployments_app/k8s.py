@@ -1,20 +1,17 @@
-"""The Kubernetes adapter: the ONLY module that imports `kubernetes`.
+"""The Kubernetes adapter: the ONLY module that imports `kubernetes` (held to it by `.importlinter`).
 
-It speaks plain dicts (the JSON the API server sends) rather than the client's generated models:
-cheaper, and what callers compare and store anyway. Every failure leaves as a `K8sError` that says
-whether it is worth retrying (connection errors, timeouts, 429, 5xx) and carries the server's
-`reason`, message and any `Retry-After`.
-
-What k8sdm writes (DESIGN section 7): an apps/v1 Deployment named `identifier`, labelled
-app.kubernetes.io/name, app.kubernetes.io/managed-by=k8s-deployment-manager and an owner label,
-annotated with the id of the last request applied.
+I/O only: get, create, replace, delete, list and watch apps/v1 Deployments. What the objects contain
+is built and read by `DeploymentConfig` (deployments_app/config.py). It speaks plain dicts (the JSON
+the API server sends) rather than the client's generated models: cheaper, and what callers compare
+and store anyway. Every failure leaves as a `K8sError` that says whether it is worth retrying
+(connection errors, timeouts, 429, 5xx) and carries the server's `reason`, message and any
+`Retry-After`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,15 +23,6 @@ from kubernetes.client.rest import ApiException
 from prometheus_client import Counter, Histogram
 
 logger = logging.getLogger(__name__)
-
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY_VALUE = "k8s-deployment-manager"
-NAME_LABEL = "app.kubernetes.io/name"
-OWNER_LABEL = "k8sdm.io/owner"
-OWNER_ANNOTATION = "k8sdm.io/owner"
-REQUEST_ANNOTATION = "k8sdm.io/last-request"
-MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-CONTAINER_NAME = "app"
 
 K8S_CALL_SECONDS = Histogram(
     "k8sdm_k8s_call_seconds", "Latency of Kubernetes API calls", ["verb"],
@@ -183,110 +171,12 @@ def list_deployments(*, namespace: str | None, label_selector: str, resource_ver
     return _call("list", apps().list_deployment_for_all_namespaces, **kwargs)
 
 
-# --- building the object k8sdm writes ---------------------------------------------------------------
-
-_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def owner_label_value(user_external_id: str) -> str:
-    value = _LABEL_VALUE_BAD.sub("_", user_external_id)[:63]
-    return value.strip("._-") or "unknown"
-
-
-def _container(cfg: dict) -> dict:
-    container: dict = {"name": CONTAINER_NAME, "image": cfg["image"]}
-    if cfg.get("command"):
-        container["command"] = list(cfg["command"])
-    if cfg.get("args"):
-        container["args"] = list(cfg["args"])
-    if cfg.get("env"):
-        container["env"] = [{"name": e["name"], "value": str(e.get("value", ""))} for e in cfg["env"]]
-    if cfg.get("ports"):
-        container["ports"] = [
-            {k: v for k, v in (("name", p.get("name")), ("containerPort", p["container_port"]),
-                               ("protocol", p.get("protocol") or "TCP")) if v}
-            for p in cfg["ports"]
-        ]
-    if cfg.get("resources"):
-        container["resources"] = {k: dict(v) for k, v in cfg["resources"].items() if v}
-    return container
-
-
-def managed_labels(cfg: dict, owner: str) -> dict:
-    return {
-        **(cfg.get("labels") or {}),
-        NAME_LABEL: cfg["identifier"],
-        MANAGED_BY_LABEL: MANAGED_BY_VALUE,
-        OWNER_LABEL: owner_label_value(owner),
-    }
-
-
-def build_deployment(cfg: dict, *, owner: str, request_pk: int) -> dict:
-    """The whole apps/v1 Deployment for a validated config (see deployments_app/validators.py)."""
-    labels = managed_labels(cfg, owner)
-    annotations = {
-        **(cfg.get("annotations") or {}),
-        OWNER_ANNOTATION: owner,
-        REQUEST_ANNOTATION: str(request_pk),
-    }
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {
-            "name": cfg["identifier"],
-            "namespace": cfg["namespace"],
-            "labels": labels,
-            "annotations": annotations,
-        },
-        "spec": {
-            "replicas": int(cfg.get("replicas", 1)),
-            "selector": {"matchLabels": {NAME_LABEL: cfg["identifier"]}},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [_container(cfg)]},
-            },
-        },
-    }
-
-
-def apply_config_to_live(live: dict, cfg: dict, *, owner: str, request_pk: int) -> dict:
-    """The live object with k8sdm's desired state laid over it, for a PUT that keeps the
-    resourceVersion (optimistic concurrency), the selector and anything others added."""
-    desired = build_deployment(cfg, owner=owner, request_pk=request_pk)
-    body = dict(live)
-    body.pop("status", None)
-    meta = dict(live.get("metadata") or {})
-    meta["labels"] = {**(meta.get("labels") or {}), **desired["metadata"]["labels"]}
-    meta["annotations"] = {**(meta.get("annotations") or {}), **desired["metadata"]["annotations"]}
-    body["metadata"] = meta
-    spec = dict(live.get("spec") or {})
-    spec["replicas"] = desired["spec"]["replicas"]
-    template = dict(spec.get("template") or {})
-    template["metadata"] = {
-        **(template.get("metadata") or {}),
-        "labels": {**((template.get("metadata") or {}).get("labels") or {}), **desired["metadata"]["labels"]},
-    }
-    pod_spec = dict(template.get("spec") or {})
-    pod_spec["containers"] = desired["spec"]["template"]["spec"]["containers"]
-    template["spec"] = pod_spec
-    spec["template"] = template
-    body["spec"] = spec
-    return body
-
-
-def is_managed(obj: dict) -> bool:
-    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
-
-
-def last_request_of(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(REQUEST_ANNOTATION, "")
-
-
 # --- watching (for the watcher) ------------------------------------------------------------------
 
 
-def watch_deployments(*, namespace: str | None, resource_version: str, timeout_seconds: int, read_timeout: float):
-    """Yield watch events ({'type', 'object': dict}) of managed Deployments from a resourceVersion,
+def watch_deployments(*, namespace: str | None, label_selector: str, resource_version: str, timeout_seconds: int,
+                      read_timeout: float):
+    """Yield watch events ({'type', 'object': dict}) of the selected Deployments from a resourceVersion,
     bookmarks included, until the server ends the stream (timeout_seconds).
 
     Raw lines, not `watch.Watch`: its dict mode cannot handle ERROR events, and parsing into models
@@ -302,7 +192,7 @@ def watch_deployments(*, namespace: str | None, resource_version: str, timeout_s
         resp = fn(
             *args,
             watch=True,
-            label_selector=MANAGED_SELECTOR,
+            label_selector=label_selector,
             resource_version=resource_version,
             allow_watch_bookmarks=True,
             timeout_seconds=timeout_seconds,

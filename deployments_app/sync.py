@@ -18,13 +18,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from deployments_app.config import DeploymentConfig
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 
 logger = logging.getLogger(__name__)
 
-# Compared between desired_config and the live spec to show drift.
-DRIFT_FIELDS = ("image", "replicas", "command", "args", "env", "ports", "resources")
-_MANAGED_ANNOTATION_PREFIXES = ("k8sdm.io/", "deployment.kubernetes.io/", "kubectl.kubernetes.io/")
 
 
 def _condition(conditions: list[dict], ctype: str) -> dict:
@@ -66,54 +64,20 @@ def status_of(live: dict) -> str:
     return DeploymentStatus.CREATED
 
 
-def observed_spec_of(live: dict) -> dict:
-    meta, spec = live.get("metadata") or {}, live.get("spec") or {}
-    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    main = containers[0]
-    observed = {
-        "image": main.get("image", ""),
-        "replicas": spec.get("replicas", 1),
-        "command": main.get("command") or [],
-        "args": main.get("args") or [],
-        "env": [{"name": e.get("name"), "value": e.get("value", "")} for e in main.get("env") or []],
-        "ports": [
-            {"name": p.get("name") or "", "container_port": p.get("containerPort"), "protocol": p.get("protocol") or "TCP"}
-            for p in main.get("ports") or []
-        ],
-        "resources": {k: v for k, v in (main.get("resources") or {}).items() if v},
-        "labels": dict(meta.get("labels") or {}),
-        "annotations": {
-            k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith(_MANAGED_ANNOTATION_PREFIXES)
-        },
-    }
+def observed_spec_of(live: dict, live_config: DeploymentConfig) -> dict:
+    """What the row keeps of the live spec: the config it carries, and any extra containers."""
+    observed = live_config.to_dict()
+    containers = (((live.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
     if len(containers) > 1:
         observed["extra_containers"] = [c.get("name") for c in containers[1:]]
     return observed
 
 
-def _normalise_desired(desired: dict) -> dict:
-    return {
-        "image": desired.get("image", ""),
-        "replicas": desired.get("replicas", 1),
-        "command": desired.get("command") or [],
-        "args": desired.get("args") or [],
-        "env": [{"name": e.get("name"), "value": str(e.get("value", ""))} for e in desired.get("env") or []],
-        "ports": [
-            {"name": p.get("name") or "", "container_port": p.get("container_port"), "protocol": p.get("protocol") or "TCP"}
-            for p in desired.get("ports") or []
-        ],
-        "resources": {k: v for k, v in (desired.get("resources") or {}).items() if v},
-    }
-
-
-def drift_of(desired: dict, observed: dict) -> dict:
-    """{field: {"desired": ..., "live": ...}} for each field where the cluster differs."""
-    want = _normalise_desired(desired)
-    return {
-        name: {"desired": want[name], "live": observed.get(name)}
-        for name in DRIFT_FIELDS
-        if want[name] != observed.get(name)
-    }
+def drift_of(desired: dict, live_config: DeploymentConfig) -> dict:
+    """{field: {"desired": ..., "live": ...}} where the live object differs from the stored config."""
+    if not desired.get("image"):
+        return {}  # nothing asked for yet
+    return DeploymentConfig.from_input(desired).drift(live_config)
 
 
 def _rv_newer_or_equal(new: str, old: str) -> bool:
@@ -167,7 +131,8 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResu
     rv = meta.get("resourceVersion", "")
     if row.resource_version and row.uid == meta.get("uid") and not _rv_newer_or_equal(rv, row.resource_version):
         return SyncResult(changed=False, status=row.status, reason="older than what is stored")
-    observed = observed_spec_of(live)
+    live_config = DeploymentConfig.from_live(live)
+    observed = observed_spec_of(live, live_config)
     fields = {
         "status": status_of(live),
         "health": health_of(live),
@@ -183,7 +148,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResu
         "resource_version": rv,
         "uid": meta.get("uid", ""),
         # A pending request explains any difference; drift is what remains once none is left.
-        "drift": {} if row.has_pending_requests else drift_of(row.desired_config, observed),
+        "drift": {} if row.has_pending_requests else drift_of(row.desired_config, live_config),
     }
     changed = [key for key, value in fields.items() if getattr(row, key) != value]
     if not changed:

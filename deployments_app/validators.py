@@ -1,9 +1,9 @@
 """The rules a deployment config must follow before anything is stored, in one place.
 
 The API validates every request with these (through the serializers in
-deployments_app/serializers.py); the worker trusts the result and builds the Kubernetes object from
-it (deployments_app/k8s.build_deployment). So the validated config dict has ONE simple shape, always
-complete (every key present, defaults filled in):
+deployments_app/serializers.py); the services turn the result into a `DeploymentConfig`
+(deployments_app/config.py), which the worker trusts and maps to the Kubernetes object. Its stored
+form (`DeploymentConfig.to_dict()`) is always complete (every key present, defaults filled in):
 
     {
         "identifier": "web",                 # DNS-1123 label, <= 63, lowercase; the Kubernetes name
@@ -31,11 +31,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
-
-CONFIG_KEYS = (
-    "identifier", "namespace", "image", "replicas", "labels", "annotations",
-    "env", "ports", "resources", "command", "args",
-)
 
 # Bounds on every list and string (a request body is also capped by K8SDM_MAX_BODY_BYTES).
 IDENTIFIER_MAX = 63
@@ -262,33 +257,3 @@ def validate_request_id(value: str) -> str:
     if not REQUEST_ID.match(value):
         raise ValidationError("must be 1-128 characters of letters, digits and . _ : @ + -")
     return value
-
-
-def normalise_config(data: dict) -> dict:
-    """The complete config dict (see the module docstring) from validated input with defaults."""
-    resources = {
-        section: dict(values) for section, values in (data.get("resources") or {}).items() if values
-    }
-    return {
-        "identifier": data["identifier"],
-        "namespace": data.get("namespace") or settings.K8SDM_DEFAULT_NAMESPACE,
-        "image": data["image"],
-        "replicas": data.get("replicas", 1),
-        "labels": dict(data.get("labels") or {}),
-        "annotations": dict(data.get("annotations") or {}),
-        "env": [{"name": e["name"], "value": e.get("value", "")} for e in data.get("env") or []],
-        "ports": [
-            {"name": p.get("name", ""), "container_port": p["container_port"], "protocol": p.get("protocol", "TCP")}
-            for p in data.get("ports") or []
-        ],
-        "resources": resources,
-        "command": list(data.get("command") or []),
-        "args": list(data.get("args") or []),
-    }
-
-
-def merge_config(current: dict, patch: dict) -> dict:
-    """UPDATE semantics: each top-level field in the patch replaces that field whole (maps and
-    lists included); fields not in the patch keep their current value."""
-    merged = normalise_config({**current, **patch})
-    return merged

@@ -36,6 +36,7 @@ from django.db import connection
 from prometheus_client import Counter, Gauge, Histogram
 
 from deployments_app import k8s
+from deployments_app.config import MANAGED_SELECTOR
 from deployments_app.models import Deployment, DeploymentStatus
 from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import db_hygiene
@@ -248,7 +249,7 @@ class DeploymentWatcher:
                     last_list = time.monotonic()
                 WATCH_RESTARTS.labels(reason).inc()
                 for event in k8s.watch_deployments(
-                    namespace=namespace, resource_version=rv, timeout_seconds=self.watch_timeout,
+                    namespace=namespace, label_selector=MANAGED_SELECTOR, resource_version=rv, timeout_seconds=self.watch_timeout,
                     read_timeout=self.watch_timeout + 10,
                 ):
                     rv = self._on_event(event) or rv
@@ -285,7 +286,7 @@ class DeploymentWatcher:
 
     def _relist(self, namespace: str | None, reason: str) -> str:
         started = time.monotonic()
-        data = k8s.list_deployments(namespace=namespace, label_selector=k8s.MANAGED_SELECTOR)
+        data = k8s.list_deployments(namespace=namespace, label_selector=MANAGED_SELECTOR)
         rv = data["metadata"]["resourceVersion"]
         live = set()
         for obj in data.get("items") or []:

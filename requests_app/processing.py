@@ -28,6 +28,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from deployments_app import k8s
+from deployments_app.config import DeploymentConfig, is_managed, last_request_of
 from deployments_app.models import Deployment
 from deployments_app.sync import deployment_mark_gone, deployment_sync
 from requests_app import metrics
@@ -117,14 +118,14 @@ def _backoff(attempt: int, retry_after: float | None) -> float:
 
 
 def _apply_create(req: DeploymentRequest, owner: str) -> dict:
-    body = k8s.build_deployment(req.config, owner=owner, request_pk=req.pk)
+    body = DeploymentConfig.from_input(req.config).to_manifest(owner=owner, request_pk=req.pk)
     try:
         return k8s.create_deployment(body)
     except k8s.K8sError as exc:
         if not exc.already_exists:
             raise
         live = k8s.get_deployment(req.namespace, req.identifier)
-        if live is not None and k8s.is_managed(live) and k8s.last_request_of(live) == str(req.pk):
+        if live is not None and is_managed(live) and last_request_of(live) == str(req.pk):
             # Our own create from an earlier attempt (the worker died before recording it).
             return live
         raise k8s.K8sError(
@@ -137,6 +138,7 @@ def _apply_create(req: DeploymentRequest, owner: str) -> dict:
 
 def _apply_update(req: DeploymentRequest, owner: str) -> dict:
     retries = settings.K8SDM_CONFLICT_RETRIES
+    config = DeploymentConfig.from_input(req.config)
     for attempt in range(retries):
         live = k8s.get_deployment(req.namespace, req.identifier)
         if live is None:
@@ -144,7 +146,7 @@ def _apply_update(req: DeploymentRequest, owner: str) -> dict:
                 status=404, reason="NotFound",
                 message=f"Deployment {req.namespace}/{req.identifier} does not exist in the cluster",
             )
-        body = k8s.apply_config_to_live(live, req.config, owner=owner, request_pk=req.pk)
+        body = config.apply_to_live(live, owner=owner, request_pk=req.pk)
         try:
             return k8s.replace_deployment(body)
         except k8s.K8sError as exc:

@@ -26,7 +26,7 @@ from typing import Callable
 
 from django.db import IntegrityError, transaction
 
-from deployments_app import validators
+from deployments_app.config import DeploymentConfig
 from deployments_app.models import Deployment, DeploymentStatus
 from deployments_app.services import (
     deployment_initiate,
@@ -137,16 +137,17 @@ def deployment_request_create(
     *, user_external_id: str, config: dict, payload: dict, request_id: str, correlation_id: str = "",
     user: User | None = None,
 ) -> Accepted:
-    """CREATE: `config` is the complete validated config (validators.normalise_config), `payload`
-    what the client sent. The Deployment row is created (or a DELETED one reused) as INITIATED."""
+    """CREATE: `config` is the validated config (defaults are filled in here, DeploymentConfig.from_input),
+    `payload` what the client sent. The Deployment row is created (or a DELETED one reused) as INITIATED."""
+    stored = DeploymentConfig.from_input(config).to_dict()
 
     def apply(user: User):
-        return deployment_initiate(owner=user, config=config), config
+        return deployment_initiate(owner=user, config=stored), stored
 
     return _accept(
-        action=RequestAction.CREATE, user_external_id=user_external_id, user=user, identifier=config["identifier"],
+        action=RequestAction.CREATE, user_external_id=user_external_id, user=user, identifier=stored["identifier"],
         request_id=request_id, payload=payload,
-        digest=payload_hash(action=RequestAction.CREATE, identifier=config["identifier"], payload=config),
+        digest=payload_hash(action=RequestAction.CREATE, identifier=stored["identifier"], payload=stored),
         correlation_id=correlation_id, apply=apply,
     )
 
@@ -168,7 +169,7 @@ def deployment_request_update(
     user: User | None = None,
 ) -> Accepted:
     """UPDATE: `patch` (validated config fields, identifier excluded) is merged onto the
-    deployment's desired_config (validators.merge_config: each given field replaces that field);
+    deployment's desired_config (DeploymentConfig.merge: each given field replaces that field);
     the request stores payload = patch, config = the merged config, which also becomes the
     Deployment's desired_config. Refused: nothing to change (400), namespace change (400),
     deployment deleted or being deleted (409), not the caller's (404)."""
@@ -185,13 +186,14 @@ def deployment_request_update(
                 code="namespace_immutable",
                 fields={"namespace": ["cannot be changed"]},
             )
-        current = validators.normalise_config({**deployment.desired_config, "identifier": deployment.identifier,
+        current = DeploymentConfig.from_input({**deployment.desired_config, "identifier": deployment.identifier,
                                                "namespace": deployment.namespace})
-        merged = validators.merge_config(current, patch)
+        merged = current.merge(patch)
         if merged == current:
             raise InvalidInput("Nothing to change: the patch matches the current config.", code="nothing_to_change")
-        deployment_set_desired_config(deployment=deployment, config=merged)
-        return deployment, merged
+        stored = merged.to_dict()
+        deployment_set_desired_config(deployment=deployment, config=stored)
+        return deployment, stored
 
     return _accept(
         action=RequestAction.UPDATE, user_external_id=user_external_id, user=user, identifier=identifier,

@@ -132,7 +132,7 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         accepted = deployment_request_create(
             user_external_id=request.user.external_id,
             user=request.user.user,
-            config=validators.normalise_config(payload),
+            config=payload,
             payload=payload,
             request_id=request_id,
             correlation_id=request._request.correlation_id,

@@ -37,7 +37,7 @@ def apps_api(stack):
 
 def seed(stack, api, prefix: str, count: int, *, status: str) -> None:
     """Rows as the API leaves them, and the Deployments as the worker would have written them."""
-    from deployments_app.k8s import build_deployment
+    from deployments_app.config import DeploymentConfig
     from deployments_app.models import Deployment
     from users_app.models import User
 
@@ -51,7 +51,8 @@ def seed(stack, api, prefix: str, count: int, *, status: str) -> None:
     )
 
     def create(c):
-        api.create_namespaced_deployment("default", build_deployment(c, owner="bench", request_pk=1),
+        body = DeploymentConfig.from_input(c).to_manifest(owner="bench", request_pk=1)
+        api.create_namespaced_deployment("default", body,
                                          _preload_content=False)
 
     with ThreadPoolExecutor(8) as pool:

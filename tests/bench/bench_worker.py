@@ -71,15 +71,15 @@ def measure_floor(stack: BenchStack, iterations: int = 200) -> dict:
     from django.db import connection, transaction
     from kubernetes import client, config
 
-    from deployments_app.k8s import build_deployment
+    from deployments_app.config import DeploymentConfig
 
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(stack.kubeconfig), client_configuration=configuration)
     apps = client.AppsV1Api(client.ApiClient(configuration))
     k8s_times = []
     for i in range(iterations):
-        body = build_deployment({"identifier": f"floor-{i}", "namespace": "default", "image": "nginx:1.27",
-                                 "replicas": 1}, owner="bench", request_pk=i + 1)
+        body = DeploymentConfig.from_input({"identifier": f"floor-{i}", "namespace": "default", "image": "nginx:1.27",
+                                            "replicas": 1}).to_manifest(owner="bench", request_pk=i + 1)
         t = time.perf_counter()
         apps.create_namespaced_deployment("default", body, _preload_content=False)
         k8s_times.append(time.perf_counter() - t)

@@ -3,7 +3,8 @@
 import pytest
 
 from deployments_app.models import DeploymentHealth, DeploymentStatus
-from deployments_app.sync import deployment_sync, drift_of, health_of, observed_spec_of, status_of
+from deployments_app.config import DeploymentConfig
+from deployments_app.sync import deployment_sync, drift_of, health_of, status_of
 from tests.factories import DeploymentFactory
 
 
@@ -44,18 +45,18 @@ def test_a_progress_deadline_exceeded_condition_is_degraded():
 
 
 def test_drift_names_each_field_where_the_cluster_differs_from_the_desired_config():
-    observed = observed_spec_of(live(replicas=5, image="nginx:1.28"))
-    drift = drift_of({"image": "nginx:1.27", "replicas": 2}, observed)
+    observed = DeploymentConfig.from_live(live(replicas=5, image="nginx:1.28"))
+    drift = drift_of({"identifier": "web", "image": "nginx:1.27", "replicas": 2}, observed)
     assert drift == {
         "image": {"desired": "nginx:1.27", "live": "nginx:1.28"},
         "replicas": {"desired": 2, "live": 5},
     }
-    assert drift_of({"image": "nginx:1.28", "replicas": 5}, observed) == {}
+    assert drift_of({"identifier": "web", "image": "nginx:1.28", "replicas": 5}, observed) == {}
 
 
 @pytest.mark.django_db
 def test_sync_writes_the_live_state_and_then_nothing_when_unchanged():
-    row = DeploymentFactory(identifier="web", desired_config={"image": "nginx:1.27", "replicas": 2})
+    row = DeploymentFactory(identifier="web", desired_config={"identifier": "web", "image": "nginx:1.27", "replicas": 2})
     first = deployment_sync(namespace="default", name="web", live=live())
     row.refresh_from_db()
     assert first.changed

@@ -4,7 +4,7 @@ real NATS and Postgres, and the emulator's fault injection."""
 import pytest
 from django.conf import settings
 
-from deployments_app import k8s
+from deployments_app.config import REQUEST_ANNOTATION, DeploymentConfig
 from deployments_app.models import Deployment, DeploymentStatus
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.outbox import message_for
@@ -42,7 +42,7 @@ def test_a_5xx_then_recovery_ends_in_success_after_retries(stack, cluster, apps_
     assert req.status == RequestStatus.SUCCESS, req.error
     assert req.attempts == 3
     live = apps_api.read_namespaced_deployment(req.identifier, "default")
-    assert live.metadata.annotations[k8s.REQUEST_ANNOTATION] == str(req.pk)
+    assert live.metadata.annotations[REQUEST_ANNOTATION] == str(req.pk)
     assert "retrying" in stack.procs[0].log()
 
 
@@ -68,7 +68,7 @@ def test_429_with_retry_after_is_retried_and_succeeds(stack, cluster):
 def test_already_exists_from_this_requests_own_earlier_attempt_is_success(stack, cluster, apps_api):
     req = DeploymentRequestFactory()
     # As if a worker created it and was killed before it could record the result.
-    body = k8s.build_deployment(req.config, owner=req.user.user_external_id, request_pk=req.pk)
+    body = DeploymentConfig.from_input(req.config).to_manifest(owner=req.user.user_external_id, request_pk=req.pk)
     apps_api.create_namespaced_deployment("default", body)
     stack.worker()
     publish_now(message_for(req))
@@ -81,7 +81,7 @@ def test_already_exists_from_this_requests_own_earlier_attempt_is_success(stack,
 
 def test_already_exists_for_a_deployment_this_request_did_not_create_is_failure(stack, cluster, apps_api):
     req = DeploymentRequestFactory()
-    stranger = k8s.build_deployment(req.config, owner="someone-else", request_pk=999999)
+    stranger = DeploymentConfig.from_input(req.config).to_manifest(owner="someone-else", request_pk=999999)
     apps_api.create_namespaced_deployment("default", stranger)
     stack.worker()
     publish_now(message_for(req))

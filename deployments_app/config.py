@@ -1,0 +1,246 @@
+"""`DeploymentConfig`: what a user asks a Deployment to be, and the ONE mapping between that and
+the apps/v1 Deployment object k8sdm writes. A new config field is added here and nowhere else.
+
+- `from_input(data)`: from validated API input (deployments_app/validators.py checked each field),
+  or from a stored config (rows keep `to_dict()`), filling in the defaults;
+- `merge(patch)`: UPDATE semantics (each field in the patch replaces that field whole);
+- `to_dict()`: the JSON kept in `Deployment.desired_config` and `DeploymentRequest.config`;
+- `to_manifest(owner=, request_pk=)`: the whole Deployment for a create;
+- `apply_to_live(live, owner=, request_pk=)`: the live object with this config laid over it, for
+  a PUT that keeps the resourceVersion (optimistic concurrency), the selector and whatever others
+  added (their labels, annotations and pod-spec fields);
+- `from_live(live)`: the config a live object carries (the manager's own labels and annotations
+  left out), so `config == DeploymentConfig.from_live(live)` after a write;
+- `drift(live_config)`: the managed fields (`MANAGED_FIELDS`) where the two differ.
+
+What k8sdm writes: an apps/v1 Deployment named `identifier` in `namespace`, with one container
+(`app`), labelled app.kubernetes.io/name=<identifier>, app.kubernetes.io/managed-by=
+k8s-deployment-manager and an owner label, annotated with the owner and the id of the last request
+applied. Quantities are kept as the strings the user wrote. Nothing else can be set: no pod-spec
+escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields
+
+from django.conf import settings
+
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "k8s-deployment-manager"
+NAME_LABEL = "app.kubernetes.io/name"
+OWNER_LABEL = "k8sdm.io/owner"
+OWNER_ANNOTATION = "k8sdm.io/owner"
+REQUEST_ANNOTATION = "k8sdm.io/last-request"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+CONTAINER_NAME = "app"
+
+# Labels the manager sets on every object, and annotation prefixes that belong to the manager or to
+# Kubernetes tooling: none of them is part of a user's config.
+MANAGER_LABELS = frozenset({NAME_LABEL, MANAGED_BY_LABEL, OWNER_LABEL})
+MANAGER_ANNOTATION_PREFIXES = ("k8sdm.io/", "deployment.kubernetes.io/", "kubectl.kubernetes.io/")
+
+# The fields whose difference between the config and the live object is drift. Labels and
+# annotations are not among them: others may add their own, and the manager keeps those.
+MANAGED_FIELDS = ("image", "replicas", "command", "args", "env", "ports", "resources")
+
+_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def owner_label_value(user_external_id: str) -> str:
+    """A user id as a label value (at most 63 characters of [A-Za-z0-9._-])."""
+    value = _LABEL_VALUE_BAD.sub("_", user_external_id)[:63]
+    return value.strip("._-") or "unknown"
+
+
+def is_managed(obj: dict) -> bool:
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def last_request_of(obj: dict) -> str:
+    """The id of the last request applied to this object ('' if none)."""
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(REQUEST_ANNOTATION, "")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Port:
+    container_port: int
+    name: str = ""
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentConfig:
+    identifier: str
+    namespace: str
+    image: str
+    replicas: int = 1
+    labels: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[Port, ...] = ()
+    resources: dict = field(default_factory=dict)  # {"requests": {...}, "limits": {...}}, non-empty only
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+
+    # --- from and to the stored form ------------------------------------------------------------
+
+    @classmethod
+    def from_input(cls, data: dict) -> "DeploymentConfig":
+        """From validated input or a stored config; a missing namespace is the default one."""
+        return cls(
+            identifier=data["identifier"],
+            namespace=data.get("namespace") or settings.K8SDM_DEFAULT_NAMESPACE,
+            image=data["image"],
+            replicas=data.get("replicas", 1),
+            labels=dict(data.get("labels") or {}),
+            annotations=dict(data.get("annotations") or {}),
+            env=tuple(EnvVar(name=e["name"], value=e.get("value", "")) for e in data.get("env") or []),
+            ports=tuple(
+                Port(container_port=p["container_port"], name=p.get("name") or "", protocol=p.get("protocol") or "TCP")
+                for p in data.get("ports") or []
+            ),
+            resources={section: dict(values) for section, values in (data.get("resources") or {}).items() if values},
+            command=tuple(data.get("command") or ()),
+            args=tuple(data.get("args") or ()),
+        )
+
+    def to_dict(self) -> dict:
+        """The complete stored form: every key present, plain JSON types."""
+        return {
+            "identifier": self.identifier,
+            "namespace": self.namespace,
+            "image": self.image,
+            "replicas": self.replicas,
+            "labels": dict(self.labels),
+            "annotations": dict(self.annotations),
+            "env": [{"name": e.name, "value": e.value} for e in self.env],
+            "ports": [{"name": p.name, "container_port": p.container_port, "protocol": p.protocol} for p in self.ports],
+            "resources": {section: dict(values) for section, values in self.resources.items()},
+            "command": list(self.command),
+            "args": list(self.args),
+        }
+
+    def merge(self, patch: dict) -> "DeploymentConfig":
+        """UPDATE semantics: each top-level field in the patch replaces that field whole (maps and
+        lists included); fields not in the patch keep their value."""
+        return DeploymentConfig.from_input({**self.to_dict(), **patch})
+
+    # --- to Kubernetes --------------------------------------------------------------------------
+
+    def _container(self) -> dict:
+        container: dict = {"name": CONTAINER_NAME, "image": self.image}
+        if self.command:
+            container["command"] = list(self.command)
+        if self.args:
+            container["args"] = list(self.args)
+        if self.env:
+            container["env"] = [{"name": e.name, "value": str(e.value)} for e in self.env]
+        if self.ports:
+            container["ports"] = [
+                {k: v for k, v in (("name", p.name), ("containerPort", p.container_port),
+                                   ("protocol", p.protocol or "TCP")) if v}
+                for p in self.ports
+            ]
+        if self.resources:
+            container["resources"] = {section: dict(values) for section, values in self.resources.items()}
+        return container
+
+    def _labels(self, owner: str) -> dict:
+        return {
+            **self.labels,
+            NAME_LABEL: self.identifier,
+            MANAGED_BY_LABEL: MANAGED_BY_VALUE,
+            OWNER_LABEL: owner_label_value(owner),
+        }
+
+    def to_manifest(self, *, owner: str, request_pk: int) -> dict:
+        """The whole apps/v1 Deployment, as written by a create."""
+        labels = self._labels(owner)
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": self.identifier,
+                "namespace": self.namespace,
+                "labels": labels,
+                "annotations": {**self.annotations, OWNER_ANNOTATION: owner, REQUEST_ANNOTATION: str(request_pk)},
+            },
+            "spec": {
+                "replicas": int(self.replicas),
+                "selector": {"matchLabels": {NAME_LABEL: self.identifier}},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [self._container()]},
+                },
+            },
+        }
+
+    def apply_to_live(self, live: dict, *, owner: str, request_pk: int) -> dict:
+        """The live object with this config laid over it (status dropped), for a PUT."""
+        desired = self.to_manifest(owner=owner, request_pk=request_pk)
+        labels, annotations = desired["metadata"]["labels"], desired["metadata"]["annotations"]
+        body = dict(live)
+        body.pop("status", None)
+        meta = dict(live.get("metadata") or {})
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        body["metadata"] = meta
+        spec = dict(live.get("spec") or {})
+        spec["replicas"] = desired["spec"]["replicas"]
+        template = dict(spec.get("template") or {})
+        template_meta = dict(template.get("metadata") or {})
+        template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+        template["metadata"] = template_meta
+        pod_spec = dict(template.get("spec") or {})
+        pod_spec["containers"] = desired["spec"]["template"]["spec"]["containers"]
+        template["spec"] = pod_spec
+        spec["template"] = template
+        body["spec"] = spec
+        return body
+
+    # --- from Kubernetes ------------------------------------------------------------------------
+
+    @classmethod
+    def from_live(cls, live: dict) -> "DeploymentConfig":
+        """The config a live Deployment carries: its first container, its replicas, and the
+        labels and annotations that are not the manager's or Kubernetes tooling's."""
+        meta, spec = live.get("metadata") or {}, live.get("spec") or {}
+        main = (((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}])[0]
+        return cls(
+            identifier=meta.get("name", ""),
+            namespace=meta.get("namespace", ""),
+            image=main.get("image", ""),
+            replicas=spec.get("replicas", 1),
+            labels={k: v for k, v in (meta.get("labels") or {}).items() if k not in MANAGER_LABELS},
+            annotations={
+                k: v for k, v in (meta.get("annotations") or {}).items() if not k.startswith(MANAGER_ANNOTATION_PREFIXES)
+            },
+            env=tuple(EnvVar(name=e.get("name", ""), value=e.get("value", "")) for e in main.get("env") or []),
+            ports=tuple(
+                Port(container_port=p.get("containerPort"), name=p.get("name") or "", protocol=p.get("protocol") or "TCP")
+                for p in main.get("ports") or []
+            ),
+            resources={section: dict(values) for section, values in (main.get("resources") or {}).items() if values},
+            command=tuple(main.get("command") or ()),
+            args=tuple(main.get("args") or ()),
+        )
+
+    def drift(self, live: "DeploymentConfig") -> dict:
+        """{field: {"desired": ..., "live": ...}} for each managed field where `live` differs."""
+        mine, theirs = self.to_dict(), live.to_dict()
+        return {
+            name: {"desired": mine[name], "live": theirs[name]}
+            for name in MANAGED_FIELDS
+            if getattr(self, name) != getattr(live, name)
+        }
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(DeploymentConfig))
