@@ -1,77 +1,174 @@
-from django.contrib import admin
+"""Deployments in the operations console: the cluster's mirror, read-only, with a re-sync action."""
+
+from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from deployments_app.models import Deployment
+from deployments_app.models import Deployment, DeploymentHealth
+from k8sdm.ops import display
+from k8sdm.ops.records import RecordAdmin
+from k8sdm.ops.services import ActionRefused, deployment_resync
 
-# Written by the worker from the live cluster: ops staff read them, never edit them.
-OBSERVED_FIELDS = [
-    "status",
-    "health",
-    "observed_spec",
-    "image",
-    "replicas",
-    "ready_replicas",
-    "updated_replicas",
-    "available_replicas",
-    "generation",
-    "observed_generation",
-    "conditions",
-    "resource_version",
-    "uid",
-    "drift",
-    "last_synced_at",
-]
+RECENT_REQUESTS = 20
+
+
+class DriftFilter(admin.SimpleListFilter):
+    title = "drift"
+    parameter_name = "drift"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "drifted from what was asked"), ("no", "in sync")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(drift={})
+        if self.value() == "no":
+            return queryset.filter(drift={})
+        return queryset
 
 
 @admin.register(Deployment)
-class DeploymentAdmin(admin.ModelAdmin):
-    list_display = [
-        "identifier",
-        "namespace",
-        "owner",
-        "status",
-        "health",
-        "image",
-        "replica_counts",
-        "has_drift",
-        "last_synced_at",
-        "requests_link",
-    ]
-    list_filter = ["status", "health", "namespace"]
-    search_fields = ["identifier", "owner__user_external_id"]
+class DeploymentAdmin(RecordAdmin):
+    list_display = ["identifier", "namespace", "owner", "status_col", "health_col", "image", "replica_counts",
+                    "drift_col", "last_synced_at"]
+    list_filter = ["status", "health", DriftFilter, "namespace"]
+    actions = ["resync_selected"]
+    search_fields = ["identifier", "owner__user_external_id", "image"]
     ordering = ["-created_at"]
     list_select_related = ["owner"]
-    list_per_page = 100
-    raw_id_fields = ["owner"]
-    readonly_fields = ["identifier", "namespace", "owner", "desired_config", *OBSERVED_FIELDS, "created_at",
-                       "updated_at", "requests_link"]
+    object_actions = {"resync": ("resync_one", "Re-sync from the cluster")}
     fieldsets = [
-        (None, {"fields": ["identifier", "namespace", "owner", "requests_link"]}),
-        ("State", {"fields": ["status", "health", "drift", "last_synced_at"]}),
-        ("Desired", {"fields": ["desired_config"]}),
-        ("Observed in the cluster", {
-            "fields": ["image", "replicas", "ready_replicas", "updated_replicas", "available_replicas",
-                       "generation", "observed_generation", "conditions", "observed_spec", "resource_version",
-                       "uid"],
-        }),
-        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+        ("Deployment", {"fields": ["identifier", "namespace", "owner_link", "status_col", "health_col",
+                                   "health_reason", "drift_block", "synced"]}),
+        ("Recent requests", {"fields": ["recent_requests"]}),
+        ("Replicas and rollout", {"fields": ["rollout"]}),
+        ("Conditions (from the cluster)", {"fields": ["conditions_table"]}),
+        ("Desired (what was last asked)", {"fields": ["desired_json"]}),
+        ("Observed in the cluster", {"fields": ["image", "observed_json", "resource_version", "uid"]}),
+        ("Timestamps (UTC)", {"fields": ["created", "updated"]}),
     ]
+    readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "health_col", "health_reason",
+                       "drift_block", "synced", "recent_requests", "rollout", "conditions_table", "desired_json",
+                       "image", "observed_json", "resource_version", "uid", "created", "updated"]
 
-    def has_add_permission(self, request):
-        # Deployments come from requests through the API; an admin-made row would never reach the cluster.
-        return False
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            qs = qs.defer("observed_spec", "desired_config")  # the list never shows them
+        return qs
 
-    @admin.display(description="ready/updated/available/desired")
+    # --- actions ------------------------------------------------------------------------------------
+
+    @admin.action(description="Re-sync the selected deployments from the cluster", permissions=["operate"])
+    def resync_selected(self, request, queryset):
+        asked, refused = 0, []
+        for deployment in queryset.order_by("id")[:500]:
+            try:
+                deployment_resync(deployment=deployment, staff_user=request.user)
+                asked += 1
+            except ActionRefused as exc:
+                refused.append(f"{deployment.identifier}: {exc}")
+        if asked:
+            self.message_user(request, f"Asked a worker to re-read {asked} deployment(s) from the cluster",
+                              messages.SUCCESS)
+        for reason in refused[:5]:
+            self.message_user(request, reason, messages.ERROR)
+
+    def resync_one(self, request, obj):
+        deployment_resync(deployment=obj, staff_user=request.user)
+        self.message_user(request, f"Asked a worker to re-read {obj.key} from the cluster; "
+                                   "reload this page in a moment to see the result.", messages.SUCCESS)
+        return obj
+
+    # --- columns and fields ---------------------------------------------------------------------------
+
+    @admin.display(description="Status", ordering="status")
+    def status_col(self, obj: Deployment):
+        return display.status_badge(obj.status)
+
+    @admin.display(description="Health", ordering="health")
+    def health_col(self, obj: Deployment):
+        return display.status_badge(obj.health)
+
+    @admin.display(description="Why")
+    def health_reason(self, obj: Deployment) -> str:
+        reason = display.degraded_reason(obj.conditions)
+        if reason:
+            return format_html('<span class="ops-error">{}</span>', reason)
+        return "-" if obj.health != DeploymentHealth.DEGRADED else "DEGRADED, but no condition says why"
+
+    @admin.display(description="ready / desired")
     def replica_counts(self, obj: Deployment) -> str:
         desired = "-" if obj.replicas is None else obj.replicas
-        return f"{obj.ready_replicas}/{obj.updated_replicas}/{obj.available_replicas}/{desired}"
+        return f"{obj.ready_replicas} / {desired}"
 
-    @admin.display(description="drift", boolean=True)
-    def has_drift(self, obj: Deployment) -> bool:
-        return bool(obj.drift)
+    @admin.display(description="Drift", empty_value="")
+    def drift_col(self, obj: Deployment):
+        return display.drift_html(obj.drift)
 
-    @admin.display(description="Requests")
-    def requests_link(self, obj: Deployment):
-        url = reverse("admin:requests_app_deploymentrequest_changelist") + f"?deployment__id__exact={obj.pk}"
-        return format_html('<a href="{}">requests for {}</a>', url, obj.identifier)
+    @admin.display(description="Drift")
+    def drift_block(self, obj: Deployment):
+        return display.drift_html(obj.drift) or "in sync"
+
+    @admin.display(description="Last synced from the cluster")
+    def synced(self, obj: Deployment) -> str:
+        return display.timestamp(obj.last_synced_at) if obj.last_synced_at else "never"
+
+    @admin.display(description="Owner (API user)")
+    def owner_link(self, obj: Deployment):
+        url = reverse("admin:users_app_user_change", args=[obj.owner_id])
+        return format_html('<a href="{}">{}</a>', url, obj.owner.user_external_id)
+
+    @admin.display(description=f"Last {RECENT_REQUESTS}")
+    def recent_requests(self, obj: Deployment):
+        rows = list(obj.requests.select_related("user").defer("payload", "config")
+                    .order_by("-created_at", "-id")[:RECENT_REQUESTS])
+        all_url = reverse("admin:requests_app_deploymentrequest_changelist") + f"?deployment__id__exact={obj.pk}"
+        if not rows:
+            return format_html('none <a href="{}">(list)</a>', all_url)
+        body = format_html_join("", (
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            '<td class="ops-error">{}</td></tr>'
+        ), (
+            (reverse("admin:requests_app_deploymentrequest_change", args=[r.pk]), r.pk, display.status_badge(r.status),
+             r.action, r.user.user_external_id, display.timestamp(r.created_at),
+             display.between(r.created_at, r.finished_at) if r.finished_at else "pending", r.error)
+            for r in rows
+        ))
+        return format_html(
+            '<table class="ops-table" id="ops-recent-requests"><thead><tr><th>Request</th><th>Status</th>'
+            "<th>Action</th><th>Who</th><th>When (UTC)</th><th>Took</th><th>Error</th></tr></thead>"
+            '<tbody>{}</tbody></table><p><a href="{}">all requests for {}</a></p>',
+            body, all_url, obj.identifier,
+        )
+
+    @admin.display(description="Counts")
+    def rollout(self, obj: Deployment):
+        return display.field_table([
+            ("desired replicas", "-" if obj.replicas is None else obj.replicas),
+            ("ready", obj.ready_replicas),
+            ("updated", obj.updated_replicas),
+            ("available", obj.available_replicas),
+            ("generation / observed", f"{obj.generation if obj.generation is not None else '-'} / "
+                                      f"{obj.observed_generation if obj.observed_generation is not None else '-'}"),
+        ])
+
+    @admin.display(description="Conditions")
+    def conditions_table(self, obj: Deployment):
+        return display.conditions_table(obj.conditions)
+
+    @admin.display(description="Desired config")
+    def desired_json(self, obj: Deployment):
+        return display.json_html(obj.desired_config)
+
+    @admin.display(description="Observed spec")
+    def observed_json(self, obj: Deployment):
+        return display.json_html(obj.observed_spec)
+
+    @admin.display(description="Created")
+    def created(self, obj):
+        return display.timestamp(obj.created_at)
+
+    @admin.display(description="Updated")
+    def updated(self, obj):
+        return display.timestamp(obj.updated_at)

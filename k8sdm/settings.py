@@ -39,12 +39,15 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The operations console (k8sdm/ops/): its templates come before the admin's own.
+    "k8sdm.ops.apps.OpsConfig",
+    "k8sdm.ops.apps.OpsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "drf_spectacular",
     "users_app",
@@ -63,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: refuses a locked-out admin login.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "k8sdm.urls"
@@ -92,6 +97,27 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Operations console (the admin, k8sdm/ops/) --------------------------------------------------
+
+# Dates with seconds everywhere the admin shows one.
+FORMAT_MODULE_PATH = ["k8sdm.ops.formats"]
+# The dashboard flags requests still pending after this long.
+K8SDM_ADMIN_PENDING_ALERT_SECONDS = env.float("K8SDM_ADMIN_PENDING_ALERT_SECONDS", default=60.0)
+# Admin login throttle (django-axes): after this many failed logins for one username from one
+# client address, that pair is refused until the cool-off has passed (or `manage.py axes_reset`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("K8SDM_ADMIN_LOGIN_THROTTLE", default=True)
+AXES_FAILURE_LIMIT = env.int("K8SDM_ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("K8SDM_ADMIN_LOGIN_COOLOFF_MINUTES", default=15.0) / 60.0  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_ONLY_ADMIN_SITE = True
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/ops/locked_out.html"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

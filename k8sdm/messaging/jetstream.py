@@ -119,3 +119,20 @@ async def publish(js, *, subject: str, payload: bytes, msg_id: str, timeout: flo
     except NatsErrors as exc:
         return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
     return PublishResult(ok=True, duplicate=bool(getattr(ack, "duplicate", False)))
+
+
+async def consumer_state(js, stream: str, name: str, timeout: float = 0.5) -> dict:
+    """A durable consumer's queue counters (see Publisher.consumer_states); never raises."""
+    try:
+        info = await js.consumer_info(stream, name, timeout=timeout)
+    except nats.js.errors.NotFoundError:
+        return {"error": f"no consumer {name} on stream {stream} yet (no worker has started on it)"}
+    except NatsErrors as exc:
+        return {"error": f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__}
+    return {
+        "pending": info.num_pending or 0,
+        "in_progress": info.num_ack_pending or 0,
+        "waiting_pulls": info.num_waiting or 0,
+        "redelivered": info.num_redelivered or 0,
+        "last_delivered": info.delivered.last_active if info.delivered else None,
+    }

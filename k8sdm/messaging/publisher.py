@@ -160,6 +160,24 @@ class Publisher:
         except Exception as exc:  # noqa: BLE001
             return [PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")] * len(items)
 
+    def consumer_states(self, names: list[str], timeout: float = 0.5) -> dict[str, dict]:
+        """{consumer name: its queue state} for the ops dashboard; never raises.
+
+        A state is {"pending": not yet delivered, "in_progress": delivered and not yet acked,
+        "waiting_pulls": fetch requests open right now (idle worker loops), "redelivered",
+        "last_delivered": datetime or None}, or {"error": the reason it could not be read}."""
+        stream = messages.stream_name()
+
+        async def _all():
+            js = self._js_or_error()
+            return await asyncio.gather(*(jetstream.consumer_state(js, stream, name, timeout) for name in names))
+
+        try:
+            return dict(zip(names, self._submit(_all()).result(timeout + 0.5)))
+        except Exception as exc:  # noqa: BLE001 - the dashboard shows the reason instead
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return {name: {"error": reason} for name in names}
+
     def ping(self, timeout: float = 1.0) -> str:
         """'' when NATS answers a round trip, else the reason."""
 

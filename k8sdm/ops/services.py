@@ -1,0 +1,101 @@
+"""The console's safe actions: each goes through the path the rest of the system uses.
+
+- `request_retry`: a FAILED request is asked for again as a NEW request, through the same
+  requests service the API calls (validation, idempotency, the outbox, the per-deployment
+  order all apply). The new request belongs to the deployment's owner, as the original did;
+  who asked for it is recorded: the staff user's name in its correlation id and request id,
+  and an entry in the admin's history (LogEntry) of both requests, made by that staff user.
+- `deployment_resync`: publishes "look at namespace/name" on the sync subject, exactly what the
+  watcher publishes; a worker re-reads the live object and mirrors it. Nothing is written here.
+- Nothing in the console deletes a row that mirrors the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from deployments_app.models import Deployment
+from k8sdm.api.errors import ApiError
+from requests_app import publishing
+from requests_app import services as request_services
+from k8sdm.messaging.messages import SyncDeployment
+from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
+
+logger = logging.getLogger(__name__)
+
+
+class ActionRefused(Exception):
+    """The action cannot be taken on this record; the message says why."""
+
+
+@dataclass(frozen=True)
+class Retried:
+    original: DeploymentRequest
+    new: DeploymentRequest
+
+
+def _staff_name(staff_user) -> str:
+    """The staff user's name in the characters a request_id may hold (a retry's id must be one
+    the API itself would accept and could look up)."""
+    return re.sub(r"[^A-Za-z0-9.@+-]", "-", staff_user.get_username() or f"id{staff_user.pk}")[:40]
+
+
+def _log(staff_user, obj, flag: int, message: str) -> None:
+    LogEntry.objects.create(
+        user_id=staff_user.pk,
+        content_type_id=ContentType.objects.get_for_model(obj, for_concrete_model=False).pk,
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        action_flag=flag,
+        change_message=message,
+    )
+
+
+def request_retry(*, request: DeploymentRequest, staff_user) -> Retried:
+    """Ask again for what a FAILED request asked for, as a new request made by `staff_user`."""
+    if request.status != RequestStatus.FAILURE:
+        raise ActionRefused(f"request {request.pk} is {request.status}; only FAILED requests are retried")
+    staff = _staff_name(staff_user)
+    common = dict(
+        user_external_id=request.user.user_external_id,
+        user=request.user,
+        request_id=f"retry-of-{request.pk}-by-{staff}-{uuid.uuid4().hex[:8]}",
+        correlation_id=f"staff:{staff}"[:64],
+    )
+    try:
+        if request.action == RequestAction.CREATE:
+            accepted = request_services.deployment_request_create(
+                config=request.config, payload=request.payload, **common)
+        elif request.action == RequestAction.UPDATE:
+            accepted = request_services.deployment_request_update(
+                identifier=request.identifier, patch=request.payload, **common)
+        else:
+            accepted = request_services.deployment_request_delete(identifier=request.identifier, **common)
+    except ApiError as exc:
+        raise ActionRefused(f"the requests service refused the retry: {exc.message}") from None
+    new = accepted.request
+    _log(staff_user, new, ADDITION, f"retry of request {request.pk} ({request.request_id}), asked by {staff}")
+    _log(staff_user, request, CHANGE, f"retried as request {new.pk} ({new.request_id}) by {staff}")
+    logger.info("staff %s retried request %s as request %s", staff, request.pk, new.pk,
+                extra={"correlation_id": new.correlation_id, "request_pk": new.pk})
+    return Retried(original=request, new=new)
+
+
+def deployment_resync(*, deployment: Deployment, staff_user) -> None:
+    """Publish a sync key for the deployment, as the watcher does, with a fresh message id so
+    JetStream's duplicate window never drops a deliberate re-sync."""
+    message = SyncDeployment(namespace=deployment.namespace, name=deployment.identifier,
+                             resource_version=f"staff-{timezone.now().timestamp():.6f}")
+    result = publishing.current().publisher.publish(subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id)
+    if not result.ok:
+        raise ActionRefused(f"could not publish the sync request to JetStream: {result.error}")
+    staff = _staff_name(staff_user)
+    _log(staff_user, deployment, CHANGE, f"re-sync from the cluster asked by {staff}")
+    logger.info("staff %s asked for a re-sync of %s", staff, deployment.key)
