@@ -46,7 +46,7 @@ def test_make_run_serves_the_product_and_ctrl_c_stops_every_process(data_dir):
         response = session.post(login, data={"username": username, "password": password, "next": "/admin/",
                                              "csrfmiddlewaretoken": session.cookies["csrftoken"]},
                                 headers={"Referer": login}, timeout=60)
-        assert response.status_code == 200 and "Site administration" in response.text
+        assert response.status_code == 200 and "Operations dashboard" in response.text
 
         # The banner's curl commands as a newcomer pastes them: the CREATE, then the follow-up GET.
         create, follow_up = banner_commands(stack.out.text)
