@@ -19,9 +19,7 @@ CONFIG = {"identifier": "shop", "namespace": "default", "image": "nginx:1.27", "
 
 def failed_create() -> DeploymentRequest:
     """A CREATE accepted by the API's service, then failed the way the worker fails one."""
-    from deployments_app.validators import normalise_config
-
-    accepted = deployment_request_create(user_external_id="carol@example.com", config=normalise_config(CONFIG),
+    accepted = deployment_request_create(user_external_id="carol@example.com", config=CONFIG,
                                          payload=CONFIG, request_id="first-try")
     req = accepted.request
     DeploymentRequest.objects.filter(pk=req.pk).update(status=RequestStatus.FAILURE, finished_at=timezone.now(),
