@@ -150,3 +150,25 @@ def test_safe_actions_retry_resync_and_publish_again(console, busy_cluster, stac
     console.click("button[name=index]")
     assert "published 1 of 1 pending request(s)" in console.check("requests-published-again").lower()
     wait_until(lambda: finished(stuck.request_id), message="the published request to be applied")
+
+
+def test_the_login_page_is_branded_and_repeated_failures_lock_the_account(chromium, live_server, screenshot_dir,
+                                                                          staff_user):
+    from tests.browser.conftest import Page
+
+    chromium.delete_all_cookies()
+    chromium.get_log("browser")
+    page = Page(chromium, live_server.url, screenshot_dir)
+    for attempt in range(5):
+        page.open("/admin/login/?next=/admin/")
+        if attempt == 0:
+            text = page.check("login")
+            assert "k8sdm operations" in text and "Django administration" not in text
+        page.find("#id_username").send_keys(staff_user.username)
+        page.find("#id_password").send_keys("not-the-password")
+        page.click("input[type=submit]")
+    chromium.get_log("browser")  # the 429 itself is logged by the browser as a failed load
+    text = page.text()
+    page.screenshot("login-locked-out")
+    assert "Too many failed logins" in text
+    assert chromium.execute_script("return [innerWidth, document.scrollingElement.scrollWidth]")[1] <= 1366

@@ -16,3 +16,9 @@ def age(value, now):
 @register.filter
 def seconds(value):
     return display.seconds_text(value)
+
+
+@register.filter
+def span(value):
+    """A timedelta as '15 min'."""
+    return display.seconds_text(value.total_seconds()) if value is not None else display.EMPTY
