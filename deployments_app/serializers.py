@@ -10,6 +10,7 @@ from rest_framework import serializers
 from deployments_app import validators as v
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from k8sdm.api.fields import URL_SAFE, StrictCharField, StrictIntegerField, StrictSerializer, api_v1_prefix, iso
+from requests_app.models import RequestStatus
 
 # --- input -------------------------------------------------------------------------------------
 
@@ -213,7 +214,8 @@ class RecentRequestSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     request_id = serializers.CharField()
     action = serializers.CharField()
-    status = serializers.CharField()
+    status = serializers.CharField(help_text="The request's status: CREATED (pending), SUCCESS or FAILURE.")
+    pending = serializers.BooleanField(help_text="True until the request is applied or fails.")
     error = serializers.CharField(allow_blank=True)
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
@@ -225,6 +227,7 @@ class RecentRequestSerializer(serializers.Serializer):
             "request_id": obj.request_id,
             "action": obj.action,
             "status": obj.status,
+            "pending": obj.status == RequestStatus.CREATED,
             "error": obj.error,
             "created_at": iso(obj.created_at),
             "finished_at": iso(obj.finished_at),

@@ -64,7 +64,7 @@ C_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@+-]{1,128}$")
 # Kubernetes resource.Quantity: a non-negative number with an SI / binary suffix or an exponent.
-QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$", re.ASCII)
 
 # The distribution/reference grammar (what `docker pull` accepts).
 _ALNUM = r"[a-z0-9]+"
@@ -76,7 +76,8 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 IMAGE_REFERENCE = re.compile(
     rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$",
+    re.ASCII,  # \w and \d: ASCII only, as in the reference grammar
 )
 
 _BINARY_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
@@ -90,7 +91,7 @@ _DECIMAL_SUFFIX = {
 def validate_identifier(value: str) -> str:
     if len(value) > IDENTIFIER_MAX:
         raise ValidationError(f"must be at most {IDENTIFIER_MAX} characters")
-    if not DNS1123_LABEL.match(value):
+    if not DNS1123_LABEL.fullmatch(value):
         raise ValidationError(
             "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
         )
@@ -100,7 +101,7 @@ def validate_identifier(value: str) -> str:
 def validate_namespace(value: str) -> str:
     if value in FORBIDDEN_NAMESPACES:
         raise ValidationError(f"namespace {value!r} is reserved for the cluster and can never be used")
-    if len(value) > IDENTIFIER_MAX or not DNS1123_LABEL.match(value):
+    if len(value) > IDENTIFIER_MAX or not DNS1123_LABEL.fullmatch(value):
         raise ValidationError("must be a DNS-1123 label (lowercase letters, digits and '-', at most 63)")
     allowed = settings.K8SDM_ALLOWED_NAMESPACES
     if value not in allowed:
@@ -119,7 +120,7 @@ def image_registry(reference: str) -> str:
 def validate_image(value: str) -> str:
     if len(value) > IMAGE_MAX:
         raise ValidationError(f"must be at most {IMAGE_MAX} characters")
-    match = IMAGE_REFERENCE.match(value)
+    match = IMAGE_REFERENCE.fullmatch(value)
     if not match or len(match.group("path")) + len(match.group("domain") or "") > 255:
         raise ValidationError(
             "must be an OCI image reference: [registry[:port]/]repository[:tag][@algorithm:digest], "
@@ -148,9 +149,9 @@ def _key_problem(key: str) -> str:
     prefix, slash, name = key.rpartition("/")
     if slash and not prefix:
         return f"key {key!r}: the prefix before '/' must not be empty"
-    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix)):
+    if prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix)):
         return f"key {key!r}: the prefix must be a DNS-1123 subdomain (lowercase, at most 253)"
-    if len(name) > 63 or not QUALIFIED_NAME.match(name):
+    if len(name) > 63 or not QUALIFIED_NAME.fullmatch(name):
         return (
             f"key {key!r}: the name must be at most 63 characters of letters, digits, '-', '_' and '.', "
             "starting and ending with a letter or digit"
@@ -166,7 +167,7 @@ def validate_labels(value: dict) -> dict:
     errors: dict[str, list[str]] = {}
     for key, val in value.items():
         problem = _key_problem(key)
-        if not problem and (len(val) > LABEL_VALUE_MAX or not LABEL_VALUE.match(val)):
+        if not problem and (len(val) > LABEL_VALUE_MAX or not LABEL_VALUE.fullmatch(val)):
             problem = (
                 f"value of {key!r} must be at most {LABEL_VALUE_MAX} characters of letters, digits, '-', '_' "
                 "and '.', starting and ending with a letter or digit (or empty)"
@@ -195,7 +196,7 @@ def validate_annotations(value: dict) -> dict:
 
 
 def validate_env_name(value: str) -> str:
-    if not C_IDENTIFIER.match(value):
+    if not C_IDENTIFIER.fullmatch(value):
         raise ValidationError("must be a C identifier: letters, digits and '_', not starting with a digit")
     return value
 
@@ -204,7 +205,7 @@ def validate_port_name(value: str) -> str:
     """IANA_SVC_NAME: at most 15 lowercase letters, digits and '-', with at least one letter."""
     if value == "":
         return value
-    if len(value) > 15 or not IANA_SVC_NAME.match(value) or "--" in value or not re.search("[a-z]", value):
+    if len(value) > 15 or not IANA_SVC_NAME.fullmatch(value) or "--" in value or not re.search("[a-z]", value):
         raise ValidationError(
             "must be an IANA service name: at most 15 lowercase letters, digits and single '-', "
             "with at least one letter, not starting or ending with '-'"
@@ -213,7 +214,7 @@ def validate_port_name(value: str) -> str:
 
 
 def validate_quantity(value: str) -> str:
-    if len(value) > QUANTITY_MAX or not QUANTITY.match(value):
+    if len(value) > QUANTITY_MAX or not QUANTITY.fullmatch(value):
         raise ValidationError("must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1G")
     return value
 
@@ -254,6 +255,6 @@ def validate_resources(value: dict) -> dict:
 
 
 def validate_request_id(value: str) -> str:
-    if not REQUEST_ID.match(value):
+    if not REQUEST_ID.fullmatch(value):
         raise ValidationError("must be 1-128 characters of letters, digits and . _ : @ + -")
     return value

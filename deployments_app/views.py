@@ -15,22 +15,38 @@ from deployments_app.serializers import (
     DeploymentFilterSerializer,
     DeploymentOutputSerializer,
 )
+from k8sdm.api.fields import api_v1_prefix
 from k8sdm.api.pagination import NewestFirstPagination
 from k8sdm.api.schema import READ_ERRORS, error_responses
+from k8sdm.api.views import ApiViewMixin
 from requests_app.selectors import request_recent_for_deployment
 
 RECENT_REQUESTS = 10
 
 
-class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+class DeploymentViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    """Read-only: deployments change through requests (requests_app/views.py); a 405 says so."""
+
     serializer_class = DeploymentOutputSerializer
     pagination_class = NewestFirstPagination
+    filter_serializer_class = DeploymentFilterSerializer
+    path_params = {"identifier": validators.validate_identifier}
     lookup_field = "identifier"
 
     def get_queryset(self):
         filters = DeploymentFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return deployment_list(user=self.request.user.user, **filters.validated_data)
+
+    def method_hint(self, method: str) -> str:
+        prefix = api_v1_prefix()
+        create = f"To create a deployment, send POST {prefix}deployments/requests/create."
+        if "identifier" not in self.kwargs or method == "POST":
+            return f"Deployments are read-only here. {create}"
+        target = f"{prefix}deployments/requests/{self.path_value('identifier')}"
+        if method == "DELETE":
+            return f"To delete this deployment, send DELETE {target}."
+        return f"To change this deployment, send PATCH {target} with the fields to change."
 
     @extend_schema(
         operation_id="deployment_list",
@@ -59,3 +75,4 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generi
         deployment = deployment_get(user=request.user.user, identifier=identifier)
         recent = request_recent_for_deployment(deployment=deployment, limit=RECENT_REQUESTS)
         return Response(DeploymentDetailOutputSerializer(deployment, context={"recent_requests": recent}).data)
+

@@ -164,7 +164,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "text": {"()": "k8sdm.logging.TextFormatter", "format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
         "json": {"()": "k8sdm.logging.JsonFormatter"},
     },
     "handlers": {
@@ -184,7 +184,7 @@ LOGGING = {
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["k8sdm.api.parsers.StrictJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["k8sdm.api.authentication.GatewayHeaderAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["k8sdm.api.throttling.PerUserRateThrottle"],
@@ -213,6 +213,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI and Redoc served from drf-spectacular-sidecar's static files (no CDN needed).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No online validator badge (an image from validator.swagger.io): the docs work offline.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "REDOC_DIST": "SIDECAR",
     "TAGS": [
         {"name": "deployment requests", "description": "Ask for a Deployment to be created, changed or deleted."},

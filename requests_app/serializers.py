@@ -66,7 +66,12 @@ class DeploymentRequestOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     request_id = serializers.CharField()
     action = serializers.ChoiceField(choices=RequestAction.choices)
-    status = serializers.ChoiceField(choices=RequestStatus.choices)
+    status = serializers.ChoiceField(
+        choices=RequestStatus.choices,
+        help_text="CREATED: accepted and waiting to be applied (pending; not the deployment's CREATED); "
+        "SUCCESS: applied; FAILURE: not applied, see error.",
+    )
+    pending = serializers.BooleanField(help_text="True until the request is applied or fails (status CREATED).")
     identifier = serializers.CharField()
     namespace = serializers.CharField()
     payload = serializers.JSONField(help_text="What the client sent (UPDATE: the patch; DELETE: {}).")
@@ -88,6 +93,7 @@ class DeploymentRequestOutputSerializer(serializers.Serializer):
             "request_id": obj.request_id,
             "action": obj.action,
             "status": obj.status,
+            "pending": obj.status == RequestStatus.CREATED,
             "identifier": obj.identifier,
             "namespace": obj.namespace,
             "payload": obj.payload,

@@ -19,8 +19,10 @@ from rest_framework.viewsets import GenericViewSet
 
 from deployments_app import validators
 from k8sdm.api.errors import InvalidInput
+from k8sdm.api.fields import api_v1_prefix
 from k8sdm.api.pagination import NewestFirstPagination
 from k8sdm.api.schema import CORRELATION_ID, IDEMPOTENCY_KEY, READ_ERRORS, WRITE_ERRORS, error_responses
+from k8sdm.api.views import ApiViewMixin
 from requests_app.models import RequestAction, RequestStatus
 from requests_app.selectors import request_get, request_list
 from requests_app.serializers import (
@@ -105,12 +107,26 @@ IDENTIFIER_PARAM = OpenApiParameter(
 )
 
 
-class DeploymentRequestCommandViewSet(GenericViewSet):
+class DeploymentRequestCommandViewSet(ApiViewMixin, GenericViewSet):
     """CREATE, UPDATE and DELETE requests. Each validates its input, calls one service, and answers
     with the stored request."""
 
     serializer_class = DeploymentRequestOutputSerializer
+    path_params = {"identifier": validators.validate_identifier}
     lookup_field = "identifier"
+
+    def method_hint(self, method: str) -> str:
+        prefix = api_v1_prefix()
+        if "identifier" not in self.kwargs:  # the create path
+            if method == "GET":
+                return f"To follow your requests, send GET {prefix}requests/."
+            return "Send POST with the deployment's config to ask for it to be created."
+        identifier = self.path_value("identifier")
+        if method == "GET":
+            return (f"To see this deployment, send GET {prefix}deployments/{identifier}; "
+                    f"its requests: GET {prefix}requests/?identifier={identifier}.")
+        return (f"Send PATCH with the fields to change, or DELETE; to create a deployment, "
+                f"send POST {prefix}deployments/requests/create.")
 
     @extend_schema(
         operation_id="deployment_request_create",
@@ -178,7 +194,7 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         "DELETED, 409 delete_pending when a DELETE request for it is still pending.",
     )
     def destroy(self, request, identifier: str):
-        serializer = DeploymentRequestDeleteInputSerializer(data=request.data or {})
+        serializer = DeploymentRequestDeleteInputSerializer(data=request.data)  # no body: {}
         serializer.is_valid(raise_exception=True)
         request_id = _request_id(request, serializer.validated_data.get("request_id"))
         accepted = deployment_request_delete(
@@ -191,13 +207,20 @@ class DeploymentRequestCommandViewSet(GenericViewSet):
         return _answer(accepted)
 
 
-class DeploymentRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+class DeploymentRequestViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
     """The caller's requests, newest first, and one by request_id."""
 
     serializer_class = DeploymentRequestOutputSerializer
     pagination_class = NewestFirstPagination
+    filter_serializer_class = DeploymentRequestFilterSerializer
+    path_params = {"request_id": validators.validate_request_id}
     lookup_field = "request_id"
     lookup_value_regex = "[^/]+"
+
+    def method_hint(self, method: str) -> str:
+        prefix = api_v1_prefix()
+        return (f"Requests are read-only here; make one with POST {prefix}deployments/requests/create, "
+                f"or PATCH or DELETE {prefix}deployments/requests/{{identifier}}.")
 
     def get_queryset(self):
         filters = DeploymentRequestFilterSerializer(data=self.request.query_params.dict())

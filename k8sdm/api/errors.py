@@ -10,6 +10,7 @@ Django handlers (handler400/403/404/500) and ApiMiddleware cover what DRF never 
 crashes, oversized bodies).
 
 Services raise the ApiError subclasses here: they carry the status, code, message and fields.
+PostgreSQL being unreachable is 503 `dependency_unavailable` with Retry-After (see outages.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+
+from k8sdm.api.outages import POSTGRES, RETRY_AFTER_SECONDS, postgres_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,11 @@ STATUS_CODES = {
     422: ("unprocessable", "The request cannot be processed."),
     429: ("throttled", "Too many requests."),
     500: ("internal_error", "Internal server error. It has been logged; retry later."),
+    411: ("length_required", "Send the body with a Content-Length header (not chunked)."),
     503: ("unavailable", "The service is unavailable."),
 }
+
+JSON_HINT = "Send the body as JSON (UTF-8) with the header Content-Type: application/json."
 
 
 def is_api_path(path: str) -> bool:
@@ -55,6 +61,25 @@ def json_error(status_code: int, code: str | None = None, message: str | None = 
                fields: dict | None = None) -> JsonResponse:
     default_code, default_message = STATUS_CODES.get(status_code, ("error", "The request failed."))
     return JsonResponse(error_body(code or default_code, message or default_message, fields), status=status_code)
+
+
+def logged_once(response):
+    """Marks a response as logged, so django.request does not log it again (an outage is logged
+    once by outages.Outage, not once per request)."""
+    response._has_been_logged = True
+    return response
+
+
+def dependency_unavailable(exc: BaseException) -> tuple[dict, dict] | None:
+    """(body, headers) of the 503 for an error that means PostgreSQL is unavailable; else None."""
+    if not postgres_unavailable(exc):
+        return None
+    POSTGRES.refused(exc)
+    message = (
+        f"The database is unavailable; retry in {RETRY_AFTER_SECONDS} s. "
+        "A write retried with the same request_id is never applied twice."
+    )
+    return error_body("dependency_unavailable", message), {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class ApiError(exceptions.APIException):
@@ -127,6 +152,10 @@ def exception_handler(exc, context):
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every APIException as the one error shape.
 
     Anything else (a bug) is left to ApiMiddleware.process_exception, which logs it and answers 500."""
+    unavailable = dependency_unavailable(exc)
+    if unavailable is not None:
+        body, headers = unavailable
+        return logged_once(Response(body, status=503, headers=headers))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, ApiError):
@@ -146,7 +175,12 @@ def exception_handler(exc, context):
         fields = flatten_errors(exc.detail)
         body = error_body("invalid", "The request is invalid: see fields.", fields)
     elif isinstance(exc, exceptions.ParseError):
-        body = error_body("malformed", f"The body is not valid JSON: {exc.detail}", {})
+        reason = getattr(exc, "reason", None) or str(exc.detail)
+        body = error_body("malformed", str(exc.detail), {"body": [reason]})
+    elif isinstance(exc, exceptions.UnsupportedMediaType):
+        body = error_body("unsupported_media_type", f"{exc.detail} {JSON_HINT}", {})
+    elif isinstance(exc, exceptions.MethodNotAllowed):
+        body = error_body("method_not_allowed", _method_not_allowed_message(context), {})
     elif isinstance(exc, exceptions.Throttled):
         body = error_body(
             "throttled", f"Too many requests; retry in {headers.get('Retry-After', '1')} seconds.", {}
@@ -156,6 +190,17 @@ def exception_handler(exc, context):
         generic = {"error", "invalid", "not_authenticated", "authentication_failed", "permission_denied"}
         body = error_body(code if code not in generic else default_code, _first_message(exc.detail), {})
     return Response(body, status=status_code, headers=headers)
+
+
+def _method_not_allowed_message(context) -> str:
+    """Names the allowed methods and, through the view's method_hint(), where to go instead."""
+    request, view = context.get("request"), context.get("view")
+    if request is None or view is None:
+        return STATUS_CODES[405][1]
+    allowed = ", ".join(view.allowed_methods)
+    message = f"{request.method} is not allowed on {request.path}; allowed: {allowed}."
+    hint = view.method_hint(request.method) if hasattr(view, "method_hint") else ""
+    return f"{message} {hint}" if hint else message
 
 
 # --- Django's own error views, answering JSON on API paths -------------------------------------

@@ -8,6 +8,7 @@ unknown field is either a typo the user wants to hear about or an attempt at mas
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime, timezone
 from functools import cache
 
@@ -32,6 +33,14 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def unknown_name(kind: str, name: str, choices) -> str:
+    """'Unknown field.', or 'Unknown field; did you mean "replicas"?' when `name` looks like a typo."""
+    close = []
+    if len(name) <= 64:  # difflib is quadratic in the length; nobody mistypes 64 characters
+        close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.7)
+    return f'Unknown {kind}; did you mean "{close[0]}"?' if close else f"Unknown {kind}."
+
+
 class StrictCharField(serializers.CharField):
     default_error_messages = {"not_a_string": "Must be a string."}
 
@@ -51,11 +60,11 @@ class StrictIntegerField(serializers.IntegerField):
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses any key it does not declare, naming it."""
+    """Refuses any key it does not declare, naming it (and the field it was probably meant to be)."""
 
     def to_internal_value(self, data):
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        unknown_errors = {name: ["Unknown field."] for name in unknown}
+        unknown_errors = {name: [unknown_name("field", name, self.fields)] for name in unknown}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:

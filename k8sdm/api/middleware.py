@@ -3,10 +3,16 @@
 - correlation id: X-Request-Id / X-Correlation-Id if well-formed, else a new uuid4 hex; set as
   request.correlation_id and returned in the X-Correlation-Id response header;
 - body size: a Content-Length over K8SDM_MAX_BODY_BYTES is refused with 413 before anything reads
-  or parses it (DATA_UPLOAD_MAX_MEMORY_SIZE matches, for anything that reads request.body);
+  or parses it (DATA_UPLOAD_MAX_MEMORY_SIZE matches, for anything that reads request.body); a
+  chunked body (no Content-Length) is refused with 411, since the API would not read it;
+- trailing slashes: every API path answers with and without its trailing slash (`/api/v1/deployments`
+  is `/api/v1/deployments/`, `/api/v1/deployments/requests/create/` is the create path): when a path
+  does not resolve and the other form does, the request is routed to the other form. No redirect
+  (a 301 would lose a POST's body), and the schema, metrics and links keep the one canonical form;
 - the error shape: any error response on those paths that is not JSON (Django's 404/405 pages,
-  a server's HTML) is replaced by the one JSON error shape; an unhandled exception is logged with
-  its traceback and answered 500 in that shape;
+  a server's HTML) is replaced by the one JSON error shape; PostgreSQL unreachable is a 503
+  `dependency_unavailable` with Retry-After, logged once per outage (outages.py); any other
+  unhandled exception is logged with its traceback and answered 500 in that shape;
 - metrics: requests by method/route/status and a latency histogram.
 
 It sits first in MIDDLEWARE so that it sees everything the others answer.
@@ -20,9 +26,11 @@ import time
 import uuid
 
 from django.conf import settings
+from django.http import JsonResponse
+from django.urls import Resolver404, resolve
 
 from k8sdm.api import metrics
-from k8sdm.api.errors import STATUS_CODES, is_api_path, json_error
+from k8sdm.api.errors import STATUS_CODES, dependency_unavailable, is_api_path, json_error, logged_once
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def correlation_id_of(request) -> str:
     for key in ("HTTP_X_CORRELATION_ID", "HTTP_X_REQUEST_ID"):
         value = request.META.get(key, "")
-        if value and CORRELATION_ID.match(value):
+        if value and CORRELATION_ID.fullmatch(value):
             return value
     return uuid.uuid4().hex
 
@@ -48,7 +56,8 @@ class ApiMiddleware:
         api = is_api_path(request.path_info)
         response = None
         if api:
-            response = self._refuse_oversized(request)
+            self._route_other_slash_form(request)
+            response = self._refuse_unbounded_body(request)
         if response is None:
             response = self.get_response(request)
         if api:
@@ -65,6 +74,10 @@ class ApiMiddleware:
     def process_exception(self, request, exception):
         if not is_api_path(request.path_info):
             return None
+        unavailable = dependency_unavailable(exception)
+        if unavailable is not None:
+            body, headers = unavailable
+            return logged_once(JsonResponse(body, status=503, headers=headers))
         logger.error(
             "unhandled error answering %s %s",
             request.method,
@@ -75,7 +88,19 @@ class ApiMiddleware:
         return json_error(500)
 
     @staticmethod
-    def _refuse_oversized(request):
+    def _route_other_slash_form(request) -> None:
+        path = request.path_info
+        if _resolves(path):
+            return
+        other = path[:-1] if path.endswith("/") else path + "/"
+        if other != "/" and _resolves(other):
+            request.path_info = other
+            request.path = request.path[: len(request.path) - len(path)] + other
+
+    @staticmethod
+    def _refuse_unbounded_body(request):
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return json_error(411)
         raw = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(raw)
@@ -106,3 +131,11 @@ class ApiMiddleware:
             if header in response:
                 replacement[header] = response[header]
         return replacement
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True

@@ -1,10 +1,11 @@
 """/api/v1/ (namespace `api-v1`), the schema and the docs page."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from deployments_app.views import DeploymentViewSet
+from k8sdm.api.docs import OfflineRedocView
 from k8sdm.api.index import api_index
 
 v1_patterns = [
@@ -21,5 +22,5 @@ urlpatterns = [
     path("v1/", include((v1_patterns, "api-v1"))),
     path("schema/", SpectacularAPIView.as_view(**_public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema", **_public), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema", **_public), name="api-redoc"),
+    path("redoc/", OfflineRedocView.as_view(url_name="schema", **_public), name="api-redoc"),
 ]

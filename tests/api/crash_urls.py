@@ -1,6 +1,6 @@
 """A URLconf for the error-shape tests: the real routes plus views that crash."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.views import APIView
 
 
@@ -9,7 +9,7 @@ class CrashingApiView(APIView):
     permission_classes = []
     throttle_classes = []
 
-    def get(self, request):
+    def get(self, request, rest=""):
         raise RuntimeError("boom in a DRF view")
 
 
@@ -19,6 +19,7 @@ def crashing_django_view(request):
 
 urlpatterns = [
     path("api/v1/crash/drf", CrashingApiView.as_view()),
+    re_path(r"^api/v1/crash/any/(?P<rest>[\s\S]+)$", CrashingApiView.as_view()),
     path("api/v1/crash/django", crashing_django_view),
     path("", include("k8sdm.urls")),
 ]

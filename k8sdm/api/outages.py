@@ -1,0 +1,94 @@
+"""PostgreSQL outages as the API answers and logs them.
+
+A database that is down, restarting or refusing connections is not a bug in a request: the API
+answers 503 `dependency_unavailable` with Retry-After (errors.exception_handler and ApiMiddleware
+call `postgres_unavailable` and `POSTGRES.refused`), and logs ONE warning when the outage starts and
+one line when it ends, with its duration and how many requests it refused; no traceback per request.
+The outage ends at the first new database connection that succeeds (Django's `connection_created`
+signal: after a failed request Django drops the broken connection, so the next one reconnects).
+
+State is per process: with N gunicorn workers an outage is logged once by each worker that saw it.
+
+NATS being down is not an outage of the API: a request is committed with its outbox entry and
+answered 202, and the relay publishes it when NATS is back (see requests_app/outbox.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import InterfaceError, OperationalError
+from django.db.backends.signals import connection_created
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a PostgreSQL restart, short enough that clients come back soon after it.
+RETRY_AFTER_SECONDS = 2
+
+# SQLSTATEs that mean "the server cannot serve you now", not "your statement is wrong":
+# admin_shutdown, crash_shutdown, cannot_connect_now (starting up), too_many_connections.
+_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def postgres_unavailable(exc: BaseException) -> bool:
+    """True for an error that says PostgreSQL cannot be reached or is not serving."""
+    if isinstance(exc, InterfaceError):  # the connection is closed
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    # No SQLSTATE: the client library's own connection failure (refused, reset, closed).
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_STATES
+
+
+class Outage:
+    """One dependency's current outage in this process: logged when it starts and when it ends."""
+
+    def __init__(self, dependency: str):
+        self.dependency = dependency
+        self._lock = threading.Lock()
+        self._since: float | None = None
+        self._refused = 0
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def refused(self, error: BaseException) -> None:
+        """A request was answered 503 because of `error`."""
+        with self._lock:
+            self._refused += 1
+            if self._since is not None:
+                return
+            self._since = time.monotonic()
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        logger.warning(
+            "%s unavailable (%s): answering 503 dependency_unavailable until it is back",
+            self.dependency, reason, extra={"dependency": self.dependency, "outage": "started"},
+        )
+
+    def recovered(self) -> None:
+        with self._lock:
+            if self._since is None:
+                return
+            seconds = time.monotonic() - self._since
+            refused = self._refused
+            self._since, self._refused = None, 0
+        logger.warning(
+            "%s available again after an outage of %.1f s (%d request(s) answered 503)",
+            self.dependency, seconds, refused,
+            extra={"dependency": self.dependency, "outage": "ended", "outage_seconds": round(seconds, 3),
+                   "refused_requests": refused},
+        )
+
+
+POSTGRES = Outage("PostgreSQL")
+
+
+def _postgres_connected(sender, connection, **kwargs) -> None:
+    POSTGRES.recovered()
+
+
+connection_created.connect(_postgres_connected, dispatch_uid="k8sdm.api.outages.postgres_connected")
