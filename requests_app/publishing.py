@@ -24,6 +24,7 @@ import threading
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
+from k8sdm.api.outages import NATS
 from k8sdm.messaging.messages import ApplyRequest
 from k8sdm.messaging.publisher import Publisher
 from requests_app.models import DeploymentRequest
@@ -33,7 +34,9 @@ logger = logging.getLogger(__name__)
 
 
 def _log_deferred(message: ApplyRequest, error: str) -> None:
-    logger.warning(
+    # An outage is logged once when it starts and once when it ends (k8sdm/api/outages.py), not per request.
+    NATS.refused(error)
+    logger.debug(
         "publish of request %s deferred to the outbox relay: %s", message.request_pk, error,
         extra={"request_pk": message.request_pk, "correlation_id": message.correlation_id},
     )
@@ -108,6 +111,7 @@ class RequestPublisher:
 
         def done(result):
             if result.ok:
+                NATS.recovered()
                 self._stamper.add(message.request_pk)
             else:
                 _log_deferred(message, result.error)
@@ -129,6 +133,7 @@ class RequestPublisher:
         msg_id = f"{message.msg_id}/{timezone.now().timestamp():.6f}" if fresh else message.msg_id
         result = self.publisher.publish(subject=message.subject, payload=message.to_bytes(), msg_id=msg_id)
         if result.ok:
+            NATS.recovered()
             mark_published([message.request_pk])
             return True
         _log_deferred(message, result.error)

@@ -1,4 +1,4 @@
-"""PostgreSQL outages as the API answers and logs them.
+"""Dependency outages as the API answers and logs them: PostgreSQL and NATS.
 
 A database that is down, restarting or refusing connections is not a bug in a request: the API
 answers 503 `dependency_unavailable` with Retry-After (errors.exception_handler and ApiMiddleware
@@ -9,8 +9,9 @@ signal: after a failed request Django drops the broken connection, so the next o
 
 State is per process: with N gunicorn workers an outage is logged once by each worker that saw it.
 
-NATS being down is not an outage of the API: a request is committed with its outbox entry and
-answered 202, and the relay publishes it when NATS is back (see requests_app/outbox.py).
+NATS being down does not change the API's answers: a request is committed with its outbox entry and
+answered 202, and the relay publishes it when NATS is back (requests_app/publishing.py). The NATS
+outage is logged the same way: once when a publish first fails, once when one succeeds again.
 """
 
 from __future__ import annotations
@@ -44,10 +45,14 @@ def postgres_unavailable(exc: BaseException) -> bool:
 
 
 class Outage:
-    """One dependency's current outage in this process: logged when it starts and when it ends."""
+    """One dependency's current outage in this process: logged when it starts and when it ends.
 
-    def __init__(self, dependency: str):
+    `meanwhile` says what the API does while it lasts; `refusals` names what `refused` counts."""
+
+    def __init__(self, dependency: str, *, meanwhile: str, refusals: str):
         self.dependency = dependency
+        self.meanwhile = meanwhile
+        self.refusals = refusals
         self._lock = threading.Lock()
         self._since: float | None = None
         self._refused = 0
@@ -56,8 +61,8 @@ class Outage:
     def ongoing(self) -> bool:
         return self._since is not None
 
-    def refused(self, error: BaseException) -> None:
-        """A request was answered 503 because of `error`."""
+    def refused(self, error: BaseException | str) -> None:
+        """One request was answered (or handled) differently because of `error`."""
         with self._lock:
             self._refused += 1
             if self._since is not None:
@@ -65,8 +70,8 @@ class Outage:
             self._since = time.monotonic()
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         logger.warning(
-            "%s unavailable (%s): answering 503 dependency_unavailable until it is back",
-            self.dependency, reason, extra={"dependency": self.dependency, "outage": "started"},
+            "%s unavailable (%s): %s until it is back",
+            self.dependency, reason, self.meanwhile, extra={"dependency": self.dependency, "outage": "started"},
         )
 
     def recovered(self) -> None:
@@ -77,14 +82,20 @@ class Outage:
             refused = self._refused
             self._since, self._refused = None, 0
         logger.warning(
-            "%s available again after an outage of %.1f s (%d request(s) answered 503)",
-            self.dependency, seconds, refused,
+            "%s available again after an outage of %.1f s (%d %s)",
+            self.dependency, seconds, refused, self.refusals,
             extra={"dependency": self.dependency, "outage": "ended", "outage_seconds": round(seconds, 3),
                    "refused_requests": refused},
         )
 
 
-POSTGRES = Outage("PostgreSQL")
+POSTGRES = Outage(
+    "PostgreSQL", meanwhile="answering 503 dependency_unavailable", refusals="request(s) answered 503"
+)
+NATS = Outage(
+    "NATS", meanwhile="accepting requests into the outbox for the relay to publish",
+    refusals="publish(es) left to the outbox relay",
+)
 
 
 def _postgres_connected(sender, connection, **kwargs) -> None:

@@ -16,7 +16,7 @@ from django.db import connection
 from devstack import pytest_plugin
 from devstack._proc import free_port
 from devstack.postgres import PostgresServer
-from k8sdm.api.outages import POSTGRES, RETRY_AFTER_SECONDS
+from k8sdm.api.outages import NATS, POSTGRES, RETRY_AFTER_SECONDS
 from requests_app.models import DeploymentRequest
 from tests.api.conftest import CREATE_URL, config
 from tests.api.servers import call_full, gunicorn  # noqa: F401 (a fixture)
@@ -96,6 +96,38 @@ def test_other_database_errors_stay_500s_with_their_traceback(client_for, transa
     assert_error_shape(response, 500, "internal_error")
     assert [r for r in caplog.records if r.exc_info]
     assert not outage_lines(caplog.records)[0]
+
+
+@pytest.fixture
+def nats_outage_reset():
+    yield
+    NATS.recovered()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_nats_down_writes_are_202_and_the_outage_is_logged_once_each_way(
+    alice, unreachable_nats, nats_outage_reset, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    for n in range(4):
+        assert alice.post(CREATE_URL, config(f"offline{n}"), format="json").status_code == 202
+    wait_until(lambda: len([r for r in caplog.records if "deferred to the outbox relay" in r.getMessage()]) == 4,
+               message="the four publishes to fail")
+    started = [r for r in caplog.records if r.getMessage().startswith("NATS unavailable")]
+    assert len(started) == 1 and started[0].levelno == logging.WARNING
+    per_request = [r for r in caplog.records if "deferred" in r.getMessage()]
+    assert {r.levelno for r in per_request} == {logging.DEBUG}
+    assert DeploymentRequest.objects.filter(published_at__isnull=True).count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_nats_outage_ends_with_the_first_publish_that_succeeds(alice, nats_outage_reset, caplog):
+    caplog.set_level(logging.INFO)
+    NATS.refused("nats: no servers available for connection")
+    assert alice.post(CREATE_URL, config("online"), format="json").status_code == 202
+    wait_until(lambda: [r for r in caplog.records if r.getMessage().startswith("NATS available again")],
+               message="the outage's end to be logged")
+    assert not NATS.ongoing
 
 
 def session_postgres() -> PostgresServer | None:
