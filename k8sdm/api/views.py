@@ -14,14 +14,24 @@ Views name their rules; the checks run for methods the view answers (others get 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import SimpleNamespace
 
 from rest_framework import exceptions
+from rest_framework.negotiation import DefaultContentNegotiation
 
 from k8sdm.api.errors import InvalidInput
 from k8sdm.api.fields import unknown_name
 
 
+class JsonOnlyNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation without its `?format=` override: the API speaks JSON only, so `format` is
+    an unknown query parameter like any other (a 400 naming it), not a 404."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
 class ApiViewMixin:
+    content_negotiation_class = JsonOnlyNegotiation
     # path keyword -> a validator raising rest_framework's ValidationError
     path_params: dict[str, Callable[[str], object]] = {}
     # the list action's filters (a Serializer whose fields are the query parameters)
