@@ -35,9 +35,12 @@ ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state (identifier taken, deployment deleted or being deleted, "
     "request_id reused with a different body).",
     413: "The body is larger than the server's limit.",
-    415: "The body is not application/json.",
+    415: "The body is not application/json in UTF-8 (or has no Content-Type).",
     429: "Rate limit exceeded; see Retry-After.",
+    411: "A chunked body: send it with a Content-Length.",
     500: "Internal error.",
+    503: "A dependency (PostgreSQL) is unavailable: error.code dependency_unavailable; retry after the "
+    "Retry-After header's seconds (a write retried with the same request_id is never applied twice).",
 }
 
 EXAMPLE_ERROR = OpenApiExample(
@@ -53,8 +56,8 @@ def error_responses(*codes: int) -> dict:
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in codes}
 
 
-READ_ERRORS = (400, 401, 404, 405, 429, 500)
-WRITE_ERRORS = (400, 401, 404, 405, 409, 413, 415, 429, 500)
+READ_ERRORS = (400, 401, 404, 405, 429, 500, 503)
+WRITE_ERRORS = (400, 401, 404, 405, 409, 411, 413, 415, 429, 500, 503)
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",

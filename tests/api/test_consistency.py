@@ -207,3 +207,11 @@ def test_the_docs_pages_load_nothing_from_another_host(client, page):
 
 def test_swagger_ui_does_not_call_the_online_validator(client):
     assert '"validatorUrl": null' in client.get("/api/docs/").content.decode()
+
+
+def test_the_schema_documents_the_503_of_a_database_outage_on_every_operation(client):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "503" in operation["responses"], (path, method)
+            assert "Retry-After" in operation["responses"]["503"]["description"]
