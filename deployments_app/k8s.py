@@ -174,17 +174,53 @@ def list_deployments(*, namespace: str | None, label_selector: str, resource_ver
 # --- watching (for the watcher) ------------------------------------------------------------------
 
 
+class WatchStream:
+    """An open watch: iterate it for events; `cancel()`, from any thread, ends the iteration at once."""
+
+    def __init__(self, resp):
+        self._resp = resp
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        try:
+            self._resp.shutdown()  # unblocks a read waiting on the socket
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+    def __iter__(self):
+        from kubernetes.watch.watch import iter_resp_lines
+
+        try:
+            for line in iter_resp_lines(self._resp):
+                if self._cancelled:
+                    return
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    obj = event.get("object") or {}
+                    raise K8sError(status=int(obj.get("code") or 500), reason=obj.get("reason", "Error"),
+                                   message=obj.get("message", ""))
+                yield event
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            if self._cancelled:
+                return
+            raise K8sError(status=0, reason=type(exc).__name__, message=str(exc)[:500]) from None
+        finally:
+            self._resp.close()
+            self._resp.release_conn()
+
+
 def watch_deployments(*, namespace: str | None, label_selector: str, resource_version: str, timeout_seconds: int,
-                      read_timeout: float):
-    """Yield watch events ({'type', 'object': dict}) of the selected Deployments from a resourceVersion,
-    bookmarks included, until the server ends the stream (timeout_seconds).
+                      read_timeout: float) -> WatchStream:
+    """Open a watch of the selected Deployments from a resourceVersion, bookmarks included; its
+    events ({'type', 'object': dict}) come until the server ends the stream (timeout_seconds).
 
     Raw lines, not `watch.Watch`: its dict mode cannot handle ERROR events, and parsing into models
     is the watcher's biggest cost at 10,000 objects. An ERROR event becomes a K8sError (410 Expired
     when the resourceVersion is too old: relist). `read_timeout` bounds the wait for any byte, so a
     dead connection can never hang the caller (bookmarks arrive well within it)."""
-    from kubernetes.watch.watch import iter_resp_lines
-
     api = apps()
     fn, args = (api.list_namespaced_deployment, (namespace,)) if namespace else (
         api.list_deployment_for_all_namespaces, ())
@@ -203,18 +239,4 @@ def watch_deployments(*, namespace: str | None, label_selector: str, resource_ve
         raise _from_api_exception(exc) from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise K8sError(status=0, reason=type(exc).__name__, message=str(exc)[:500]) from None
-    try:
-        for line in iter_resp_lines(resp):
-            if not line:
-                continue
-            event = json.loads(line)
-            if event.get("type") == "ERROR":
-                obj = event.get("object") or {}
-                raise K8sError(status=int(obj.get("code") or 500), reason=obj.get("reason", "Error"),
-                               message=obj.get("message", ""))
-            yield event
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise K8sError(status=0, reason=type(exc).__name__, message=str(exc)[:500]) from None
-    finally:
-        resp.close()
-        resp.release_conn()
+    return WatchStream(resp)

@@ -2,7 +2,8 @@
 
 Kubernetes is the record of truth for these rows: the worker writes the observed fields from the
 live object (never from a watch event's copy). `desired_config` is what the manager was last asked
-for; comparing it with the observed spec shows drift.
+for; `applied_config` what it last wrote to the cluster; comparing that with the live object shows
+drift (changes made outside k8sdm).
 """
 
 from django.db import models
@@ -33,6 +34,8 @@ class Deployment(models.Model):
 
     # What the manager was last asked for (the merged config of the newest accepted request).
     desired_config = models.JSONField(default=dict)
+    # What the manager last wrote to the cluster (the config of the last request applied); None before.
+    applied_config = models.JSONField(null=True, blank=True)
 
     # Observed from the cluster.
     observed_spec = models.JSONField(default=dict, blank=True)
@@ -46,7 +49,7 @@ class Deployment(models.Model):
     conditions = models.JSONField(default=list, blank=True)
     resource_version = models.CharField(max_length=64, blank=True, default="")
     uid = models.CharField(max_length=64, blank=True, default="")
-    # Fields where the live spec differs from desired_config ({} when in sync).
+    # Fields where the live spec differs from applied_config ({} when in sync).
     drift = models.JSONField(default=dict, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
 

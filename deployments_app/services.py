@@ -1,4 +1,4 @@
-"""Writes of deployments made by the API (the worker's writes are in deployments_app/sync.py).
+"""Writes of deployments made by the API (the worker's are in deployments_app/operations.py and sync.py).
 
 The API only ever sets what the manager was asked for (`desired_config`, owner, namespace) and, on
 a CREATE, the status INITIATED; everything observed from the cluster is the worker's.
@@ -10,7 +10,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
-from k8sdm.api.errors import Conflict, NotFound
+from k8sdm.errors import Conflict, NotFound
 from users_app.models import User
 
 
@@ -52,6 +52,7 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     existing.owner = owner
     existing.namespace = config["namespace"]
     existing.desired_config = config
+    existing.applied_config = None
     existing.status = DeploymentStatus.INITIATED
     existing.health = DeploymentHealth.UNKNOWN
     existing.observed_spec = {}

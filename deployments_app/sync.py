@@ -3,9 +3,11 @@
 `deployment_sync` is level-triggered and idempotent: it is given the live object as read from the
 API server a moment ago (None when it is gone), derives status, health, counts and drift from it,
 and writes the row only when something changed. It never creates rows: a Deployment k8sdm was not
-asked for (no row) is not ours to record.
+asked for (no row) is not ours to record. Drift is the managed fields where the live object differs
+from `applied_config`, the config k8sdm last wrote (deployments_app/config.py), so a change made
+with kubectl shows up, and a request still waiting to be applied does not.
 
-Status (DESIGN section 3): INITIATED until the cluster has it; CREATED when it exists and its last
+Status: INITIATED until the cluster has it; CREATED when it exists and its last
 spec change has rolled out (or it is on its first rollout); UPDATING while a later spec change
 rolls out (generation > observedGeneration, or updated/available replicas below the desired
 count); DELETED when it is gone. Health follows the Deployment's own conditions.
@@ -73,10 +75,10 @@ def observed_spec_of(live: dict, live_config: DeploymentConfig) -> dict:
     return observed
 
 
-def drift_of(desired: dict, live_config: DeploymentConfig) -> dict:
-    """{field: {"desired": ..., "live": ...}} where the live object differs from the stored config."""
-    if not desired.get("image"):
-        return {}  # nothing asked for yet
+def drift_of(desired: dict | None, live_config: DeploymentConfig) -> dict:
+    """{field: {"desired": ..., "live": ...}} where the live object differs from a stored config."""
+    if not desired:
+        return {}  # nothing written yet
     return DeploymentConfig.from_input(desired).drift(live_config)
 
 
@@ -96,19 +98,17 @@ class SyncResult:
     reason: str = ""
 
 
-def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResult:
+def deployment_sync(*, namespace: str, name: str, live: dict | None,
+                    applied: DeploymentConfig | None = None) -> SyncResult:
     """Write what the cluster says about namespace/name into its row, if it has one.
 
-    Callers hold the deployment's advisory lock (requests_app.processing), which serialises every
-    writer of the observed fields; the row write touches only the fields that changed, so it can
-    never clobber the desired config the API writes."""
-    from requests_app.models import DeploymentRequest, RequestStatus
-
-    table, requests_table = Deployment._meta.db_table, DeploymentRequest._meta.db_table
+    `applied` is the config k8sdm has just written (after a successful create or update): it
+    becomes the row's `applied_config`, which drift is measured against. Callers hold the
+    deployment's lock (deployments_app/locks.py), which serialises every writer of the observed
+    fields; the row write touches only the fields that changed, so it can never clobber the desired
+    config the API writes."""
     row = next(iter(Deployment.objects.raw(
-        f"SELECT d.*, EXISTS (SELECT 1 FROM {requests_table} r WHERE r.deployment_id = d.id AND r.status = %s) "
-        f"AS has_pending_requests FROM {table} d WHERE d.identifier = %s AND d.namespace = %s",
-        [RequestStatus.CREATED, name, namespace],
+        f"SELECT * FROM {Deployment._meta.db_table} WHERE identifier = %s AND namespace = %s", [name, namespace],
     )), None)
     if row is None:
         return SyncResult(changed=False, reason="not managed by k8sdm (no row)")
@@ -147,9 +147,11 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None) -> SyncResu
         "conditions": status.get("conditions") or [],
         "resource_version": rv,
         "uid": meta.get("uid", ""),
-        # A pending request explains any difference; drift is what remains once none is left.
-        "drift": {} if row.has_pending_requests else drift_of(row.desired_config, live_config),
+        # Measured against what k8sdm last wrote: a request still pending is not drift.
+        "drift": drift_of(applied.to_dict() if applied else row.applied_config, live_config),
     }
+    if applied is not None:
+        fields["applied_config"] = applied.to_dict()
     changed = [key for key, value in fields.items() if getattr(row, key) != value]
     if not changed:
         return SyncResult(changed=False, status=row.status, reason="unchanged")

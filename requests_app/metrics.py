@@ -1,7 +1,14 @@
-"""Prometheus metrics of the worker (exposed on K8SDM_WORKER_METRICS_PORT)."""
+"""Prometheus metrics of requests: accepted by the api (on its /metrics), applied by the worker (on
+K8SDM_WORKER_METRICS_PORT)."""
 
 from prometheus_client import Counter, Gauge, Histogram
 
+REQUESTS_ACCEPTED = Counter(
+    "k8sdm_api_requests_accepted_total", "Deployment requests accepted (202) by the API", ["action"]
+)
+REQUESTS_REPLAYED = Counter(
+    "k8sdm_api_requests_replayed_total", "Idempotent replays answered with the original request", ["action"]
+)
 APPLIED = Counter("k8sdm_requests_applied_total", "Deployment requests applied", ["action", "outcome"])
 APPLY_SECONDS = Histogram(
     "k8sdm_request_apply_seconds", "Time to apply one request (including retries)", ["action"],

@@ -1,44 +1,49 @@
-"""Applying deployment requests to Kubernetes: the worker's services.
+"""Applying deployment requests: what the worker does with an ApplyRequest message.
 
 Contract:
 - The request row in Postgres is the record of truth; a message only says "look at request N".
   A finished request is skipped, so redelivery (at-least-once) is harmless.
-- Requests of one deployment are applied one at a time and in acceptance order: the caller holds
-  a per-deployment Postgres advisory lock (session level, so no transaction stays open across the
-  Kubernetes call, and a killed worker's lock dies with its connection) and drains every older
-  pending request of that deployment before the one it was asked for.
-- Kubernetes errors (DESIGN 6.4): AlreadyExists on a Deployment this request created is success;
-  Conflict re-reads and retries; NotFound on delete is success; 400/403/422 fail at once with the
-  server's message; connection errors, timeouts, 429 and 5xx are retried with exponential backoff
-  honouring Retry-After, then fail after K8SDM_APPLY_MAX_ATTEMPTS (attempts are counted in the row,
-  so the bound holds across crashes).
+- Requests of one deployment are applied one at a time and in acceptance order: `handle_apply`
+  holds the deployment's lock (deployments_app/locks.py) and drains every older pending request
+  of that deployment before the one it was asked for.
+- The cluster is written through deployments_app's services (deployments_app/operations.py),
+  which make each write idempotent (AlreadyExists of our own create, Conflict re-read, NotFound on
+  delete). 400/403/422 fail at once with the server's message; connection errors, timeouts, 429
+  and 5xx are retried after `k8sdm.backoff.delay` (honouring Retry-After), then fail after
+  K8SDM_APPLY_MAX_ATTEMPTS: attempts are counted in the row, so the bound holds across crashes.
+- The outcome for the message is a `Decision`: ack (done), nak with a delay (try again later) or
+  term (can never succeed); the worker carries it out.
+
+The hot path is plain SQL: the ORM's query compilation was most of the worker's CPU per request.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import random
 import threading
 import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from deployments_app import k8s
-from deployments_app.config import DeploymentConfig, is_managed, last_request_of
-from deployments_app.models import Deployment
+from deployments_app import locks
+from deployments_app.config import DeploymentConfig
+from deployments_app.k8s import K8sError
+from deployments_app.operations import (
+    deployment_create_in_cluster,
+    deployment_delete_in_cluster,
+    deployment_update_in_cluster,
+)
 from deployments_app.sync import deployment_mark_gone, deployment_sync
+from k8sdm import backoff
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from users_app.models import User
 
 logger = logging.getLogger(__name__)
-
-# Per-deployment advisory locks use one bigint key: this prefix in the high bits, the id below.
-LOCK_BASE = 0x6B38 << 40
 
 
 class Outcome(enum.Enum):
@@ -58,43 +63,13 @@ class Stopping(Exception):
     """The daemon is shutting down: leave the request pending for the next delivery."""
 
 
-# --- the per-deployment lock -----------------------------------------------------------------
-
-
-def _try_lock(deployment_id: int) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s + %s)", [LOCK_BASE, deployment_id])
-        return bool(cursor.fetchone()[0])
-
-
-def _unlock(deployment_id: int) -> None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s + %s)", [LOCK_BASE, deployment_id])
-    except DatabaseError:
-        connection.close()  # a lost connection has released the lock already
-
-
-def acquire_deployment_lock(deployment_id: int, *, wait: float, stop: threading.Event | None = None,
-                            heartbeat=None) -> bool:
-    deadline = time.monotonic() + wait
-    delay = 0.01
-    while True:
-        if _try_lock(deployment_id):
-            return True
-        if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
-            return False
-        if heartbeat:
-            heartbeat()
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-
-
-# --- applying one request ----------------------------------------------------------------------
-
-
-# The hot path is plain SQL: the ORM's query compilation was most of the worker's CPU per request.
 _TABLE = DeploymentRequest._meta.db_table
+
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """How long a request waits after `attempts` failed attempts (the shared backoff rule)."""
+    return backoff.delay(attempts, base=settings.K8SDM_RETRY_BASE_SECONDS, cap=settings.K8SDM_RETRY_MAX_SECONDS,
+                         retry_after=retry_after)
 
 
 def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_version: str = "") -> bool:
@@ -109,68 +84,21 @@ def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_ve
     return updated == 1
 
 
-def _backoff(attempt: int, retry_after: float | None) -> float:
-    base = settings.K8SDM_RETRY_BASE_SECONDS * (2 ** max(0, attempt - 1))
-    delay = min(settings.K8SDM_RETRY_MAX_SECONDS, base) * random.uniform(0.8, 1.2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.K8SDM_RETRY_MAX_SECONDS))
-    return delay
-
-
-def _apply_create(req: DeploymentRequest, owner: str) -> dict:
-    body = DeploymentConfig.from_input(req.config).to_manifest(owner=owner, request_pk=req.pk)
-    try:
-        return k8s.create_deployment(body)
-    except k8s.K8sError as exc:
-        if not exc.already_exists:
-            raise
-        live = k8s.get_deployment(req.namespace, req.identifier)
-        if live is not None and is_managed(live) and last_request_of(live) == str(req.pk):
-            # Our own create from an earlier attempt (the worker died before recording it).
-            return live
-        raise k8s.K8sError(
-            status=409,
-            reason="AlreadyExists",
-            message=f"a Deployment {req.namespace}/{req.identifier} already exists in the cluster and was not "
-            f"created by this request ({exc.message})",
-        ) from None
-
-
-def _apply_update(req: DeploymentRequest, owner: str) -> dict:
-    retries = settings.K8SDM_CONFLICT_RETRIES
-    config = DeploymentConfig.from_input(req.config)
-    for attempt in range(retries):
-        live = k8s.get_deployment(req.namespace, req.identifier)
-        if live is None:
-            raise k8s.K8sError(
-                status=404, reason="NotFound",
-                message=f"Deployment {req.namespace}/{req.identifier} does not exist in the cluster",
-            )
-        body = config.apply_to_live(live, owner=owner, request_pk=req.pk)
-        try:
-            return k8s.replace_deployment(body)
-        except k8s.K8sError as exc:
-            if not exc.conflict:
-                raise
-            metrics.RETRIES.labels("conflict").inc()
-            logger.info("conflict updating %s/%s: re-reading", req.namespace, req.identifier)
-            # The controller writes status while a rollout runs; a short jittered pause de-syncs us.
-            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
-    raise k8s.K8sError(status=409, reason="Conflict",
-                       message=f"gave up after {retries} conflicting concurrent changes")
-
-
-def _apply_delete(req: DeploymentRequest) -> None:
-    try:
-        k8s.delete_deployment(req.namespace, req.identifier)
-    except k8s.K8sError as exc:
-        if not exc.not_found:  # already gone is what we wanted
-            raise
+def _write_to_cluster(req: DeploymentRequest, config: DeploymentConfig, owner: str) -> dict | None:
+    """One attempt; the live object afterwards (None after a delete)."""
+    if req.action == RequestAction.CREATE:
+        return deployment_create_in_cluster(config=config, owner=owner, request_pk=req.pk)
+    if req.action == RequestAction.UPDATE:
+        return deployment_update_in_cluster(config=config, owner=owner, request_pk=req.pk,
+                                            on_conflict=metrics.RETRIES.labels("conflict").inc)
+    deployment_delete_in_cluster(namespace=req.namespace, name=req.identifier)
+    return None
 
 
 def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None, heartbeat=None) -> str:
     """Apply one pending request (the caller holds its deployment's lock); returns the final status."""
     owner = getattr(req, "owner_external_id", None) or req.user.user_external_id
+    config = DeploymentConfig.from_input(req.config) if req.config else None
     started = time.perf_counter()
     while True:
         with connection.cursor() as cursor:
@@ -178,16 +106,10 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
                            [timezone.now(), req.pk])
         req.attempts += 1
         try:
-            if req.action == RequestAction.CREATE:
-                live = _apply_create(req, owner)
-            elif req.action == RequestAction.UPDATE:
-                live = _apply_update(req, owner)
-            else:
-                _apply_delete(req)
-                live = None
-        except k8s.K8sError as exc:
+            live = _write_to_cluster(req, config, owner)
+        except K8sError as exc:
             if exc.transient and req.attempts < settings.K8SDM_APPLY_MAX_ATTEMPTS:
-                delay = _backoff(req.attempts, exc.retry_after)
+                delay = retry_delay(req.attempts, exc.retry_after)
                 metrics.RETRIES.labels("transient").inc()
                 logger.warning(
                     "request %s (%s %s) attempt %d failed: %s; retrying in %.2fs",
@@ -208,7 +130,8 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
         rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
         with transaction.atomic():
             _finish(req, status=RequestStatus.SUCCESS, resource_version=rv)
-            deployment_sync(namespace=req.namespace, name=req.identifier, live=live)
+            deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
+                            applied=config if live is not None else None)
         _log_result(req, started)
         return req.status
 
@@ -244,18 +167,15 @@ def _log_result(req: DeploymentRequest, started: float) -> None:
     )
 
 
-# --- handling a message ---------------------------------------------------------------------------
-
-
 def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
     """Handle an ApplyRequest message: apply that request, and every older pending request of
     its deployment first. Safe to call any number of times for the same request."""
     # One round trip: the request's state and, if it is still pending, its deployment's lock.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT status, deployment_id, CASE WHEN status = %s THEN pg_try_advisory_lock(%s + deployment_id) "
-            f"ELSE false END FROM {_TABLE} WHERE id = %s",
-            [RequestStatus.CREATED, LOCK_BASE, request_pk],
+            f"SELECT status, deployment_id, CASE WHEN status = %s THEN "
+            f"pg_try_advisory_lock({locks.lock_key_sql('deployment_id')}) ELSE false END FROM {_TABLE} WHERE id = %s",
+            [RequestStatus.CREATED, request_pk],
         )
         row = cursor.fetchone()
     if row is None:
@@ -263,7 +183,7 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
     status, deployment_id, locked = row
     if status != RequestStatus.CREATED:
         return Decision(Outcome.ACK, reason="already finished")
-    if not locked and not acquire_deployment_lock(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
+    if not locked and not locks.acquire(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
         # Another worker is applying this deployment's requests (ours included, in order).
         return Decision(Outcome.NAK, delay=0.5, reason="deployment busy in another worker")
     try:
@@ -283,37 +203,4 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
             if pending.pk == request_pk:
                 return Decision(Outcome.ACK)
     finally:
-        _unlock(deployment_id)
-
-
-def handle_sync(namespace: str, name: str, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
-    """Handle a SyncDeployment message: read the live object and mirror it (404 = DELETED).
-
-    The read and the write happen under the deployment's lock, so a sync can never write a read
-    taken before a concurrent apply over that apply's newer result."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, pg_try_advisory_lock(%s + id) FROM {Deployment._meta.db_table} "
-            f"WHERE identifier = %s AND namespace = %s",
-            [LOCK_BASE, name, namespace],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        # deployment_sync only ever touches rows k8sdm created: anything else is left alone.
-        metrics.SYNCS.labels("false").inc()
-        return Decision(Outcome.ACK, reason="not managed by k8sdm (no row)")
-    deployment_id, locked = row
-    if not locked and not acquire_deployment_lock(deployment_id, wait=2.0, stop=stop, heartbeat=heartbeat):
-        return Decision(Outcome.NAK, delay=0.5, reason="deployment busy: a request is being applied")
-    try:
-        try:
-            live = k8s.get_deployment(namespace, name)
-        except k8s.K8sError as exc:
-            if exc.transient:
-                return Decision(Outcome.NAK, delay=_backoff(1, exc.retry_after), reason=str(exc))
-            return Decision(Outcome.TERM, reason=str(exc))
-        result = deployment_sync(namespace=namespace, name=name, live=live)
-    finally:
-        _unlock(deployment_id)
-    metrics.SYNCS.labels(str(result.changed).lower()).inc()
-    return Decision(Outcome.ACK, reason=result.reason)
+        locks.unlock(deployment_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from deployments_app.models import Deployment
-from k8sdm.api.errors import NotFound
+from k8sdm.errors import NotFound
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from users_app.models import User
 

@@ -13,7 +13,8 @@ Contract of the three services (`deployment_request_create`, `_update`, `_delete
   body it is a Conflict. A replay is recognised when its transaction is refused or fails on the
   unique key (it is rolled back, then the original is looked up), so two identical requests at
   once also end as one request and one replay;
-- refusals raise k8sdm.api.errors (NotFound, Conflict, InvalidInput) and store nothing.
+- refusals raise domain errors (k8sdm/errors.py: NotFound, Conflict, InvalidInput) and store nothing;
+  the API maps them to its error shape.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from deployments_app.services import (
     deployment_lock_for_change,
     deployment_set_desired_config,
 )
-from k8sdm.api import metrics
-from k8sdm.api.errors import ApiError, Conflict, InvalidInput
+from k8sdm.errors import Conflict, DomainError, InvalidInput
+from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction
 from requests_app.publishing import publish_after_commit
 from requests_app.selectors import request_find, request_has_pending_delete
@@ -72,7 +73,7 @@ def _replay(existing: DeploymentRequest, digest: str) -> Accepted:
     return Accepted(request=existing, replayed=True)
 
 
-# apply(user) -> (deployment, merged config); raises ApiError to refuse.
+# apply(user) -> (deployment, merged config); raises a DomainError to refuse.
 Apply = Callable[[User], "tuple[Deployment, dict]"]
 
 
@@ -85,7 +86,7 @@ def _accept(
             action=action, user_external_id=user_external_id, user=user, identifier=identifier,
             request_id=request_id, payload=payload, digest=digest, correlation_id=correlation_id, apply=apply,
         )
-    except (ApiError, IntegrityError):
+    except (DomainError, IntegrityError):
         # A concurrent twin with this request_id may have won while we were refused or hit its
         # unique key: if so, this is a replay of it.
         user = user_get_by_external_id(external_id=user_external_id)

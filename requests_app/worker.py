@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import DatabaseError
 
+from deployments_app.operations import deployment_reconcile
 from k8sdm.messaging import messages
 from k8sdm.messaging.consumer import Consumers, Delivery, FetchError
 from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import db_hygiene
 from requests_app import metrics
-from requests_app.processing import Decision, Outcome, handle_apply, handle_sync
+from requests_app.processing import Decision, Outcome, handle_apply
 from requests_app.relay import OutboxRelay
 
 logger = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class RequestWorker:
                 message = messages.ApplyRequest.from_bytes(data)
                 return handle_apply(message.request_pk, stop=self.stop, heartbeat=heartbeat)
             message = messages.SyncDeployment.from_bytes(data)
-            return handle_sync(message.namespace, message.name, stop=self.stop, heartbeat=heartbeat)
+            return self._sync(message, heartbeat)
         except messages.MessageError as exc:
             return Decision(Outcome.TERM, reason=str(exc))
         except DatabaseError as exc:
@@ -175,3 +176,13 @@ class RequestWorker:
         except Exception as exc:  # noqa: BLE001
             logger.error("unexpected error handling a %s message: %s", consumer, exc, exc_info=True)
             return Decision(Outcome.NAK, delay=2.0, reason=str(exc))
+
+    def _sync(self, message: messages.SyncDeployment, heartbeat) -> Decision:
+        result = deployment_reconcile(namespace=message.namespace, name=message.name, stop=self.stop,
+                                      heartbeat=heartbeat)
+        if result.done:
+            metrics.SYNCS.labels(str(result.changed).lower()).inc()
+            return Decision(Outcome.ACK, reason=result.reason)
+        if result.failed:
+            return Decision(Outcome.TERM, reason=result.reason)
+        return Decision(Outcome.NAK, delay=result.retry_in, reason=result.reason)

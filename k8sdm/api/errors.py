@@ -9,7 +9,9 @@ body as a whole. The DRF exception handler below turns every APIException into t
 Django handlers (handler400/403/404/500) and ApiMiddleware cover what DRF never sees (unknown URLs,
 crashes, oversized bodies).
 
-Services raise the ApiError subclasses here: they carry the status, code, message and fields.
+Services raise domain errors (k8sdm/errors.py: InvalidInput, NotFound, Conflict), which know
+nothing of HTTP; `exception_handler` maps them here, once, to a status and this shape. The API
+layer raises the same ones (re-exported here).
 PostgreSQL being unreachable is 503 `dependency_unavailable` with Retry-After (see outages.py).
 """
 
@@ -23,6 +25,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from k8sdm.api.outages import POSTGRES, RETRY_AFTER_SECONDS, postgres_unavailable
+from k8sdm.errors import Conflict, DomainError, InvalidInput, NotFound
+
+__all__ = ["Conflict", "DomainError", "InvalidInput", "NotFound", "exception_handler", "error_body", "json_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,32 +87,13 @@ def dependency_unavailable(exc: BaseException) -> tuple[dict, dict] | None:
     return error_body("dependency_unavailable", message), {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
-class ApiError(exceptions.APIException):
-    """An error a service raises on purpose, with the exact code, message and fields to answer."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_code = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
-        super().__init__(detail=message, code=code or self.default_code)
-        self.message = message
-        self.error_code = code or self.default_code
-        self.fields = fields or {}
+# The status of each domain error (most specific class first).
+DOMAIN_STATUS = ((InvalidInput, status.HTTP_400_BAD_REQUEST), (NotFound, status.HTTP_404_NOT_FOUND),
+                 (Conflict, status.HTTP_409_CONFLICT), (DomainError, status.HTTP_400_BAD_REQUEST))
 
 
-class InvalidInput(ApiError):
-    status_code = 400
-    default_code = "invalid"
-
-
-class NotFound(ApiError):
-    status_code = 404
-    default_code = "not_found"
-
-
-class Conflict(ApiError):
-    status_code = 409
-    default_code = "conflict"
+def domain_status(exc: DomainError) -> int:
+    return next(code for cls, code in DOMAIN_STATUS if isinstance(exc, cls))
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -149,7 +135,7 @@ def _first_message(detail) -> str:
 
 
 def exception_handler(exc, context):
-    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every APIException as the one error shape.
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every domain error and APIException as the one error shape.
 
     Anything else (a bug) is left to ApiMiddleware.process_exception, which logs it and answers 500."""
     unavailable = dependency_unavailable(exc)
@@ -158,8 +144,8 @@ def exception_handler(exc, context):
         return logged_once(Response(body, status=503, headers=headers))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
-    elif isinstance(exc, ApiError):
-        return Response(error_body(exc.error_code, exc.message, exc.fields), status=exc.status_code)
+    elif isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc))
     if not isinstance(exc, exceptions.APIException):
         return None
 

@@ -20,12 +20,6 @@ HTTP_LATENCY = Histogram(
     "k8sdm_http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-REQUESTS_ACCEPTED = Counter(
-    "k8sdm_api_requests_accepted_total", "Deployment requests accepted (202) by the API", ["action"]
-)
-REQUESTS_REPLAYED = Counter(
-    "k8sdm_api_requests_replayed_total", "Idempotent replays answered with the original request", ["action"]
-)
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 

@@ -1,0 +1,108 @@
+"""`KeyPublisher`: the watcher's outbox of sync keys, published to JetStream from a thread of its own.
+
+The informer `offer`s keys (namespace/name and the resourceVersion seen) as events arrive; a burst
+for one key is coalesced (only the newest resourceVersion waiting is sent). The thread publishes
+each batch as SyncDeployment messages with the process's `Publisher` (Nats-Msg-Id
+namespace/name/resourceVersion, so a replayed event is dropped by JetStream); a key that failed is
+kept (unless a newer offer replaced it) and retried after the shared backoff. `stop()` tries to
+publish what is left for a bounded time, then ends and joins the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from prometheus_client import Counter, Histogram
+
+from k8sdm import backoff
+from k8sdm.messaging.messages import SyncDeployment
+from k8sdm.messaging.publisher import Publisher
+
+logger = logging.getLogger(__name__)
+
+PUBLISHED = Counter("k8sdm_watcher_published_total", "Sync keys published")
+PUBLISH_FAILURES = Counter("k8sdm_watcher_publish_failures_total", "Sync keys that failed to publish (retried)")
+LAG = Histogram("k8sdm_watcher_publish_lag_seconds", "From receiving an event to JetStream acking its key",
+                buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
+
+
+class KeyPublisher:
+    def __init__(self, publisher: Publisher):
+        self.publisher = publisher
+        self._pending: dict[tuple[str, str], tuple[str, float]] = {}
+        self._cond = threading.Condition()
+        self._lags: list[float] = []  # since the last report
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "KeyPublisher":
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="sync-key-publisher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, flush_timeout: float = 3.0) -> int:
+        """Publish what is pending for up to `flush_timeout`, then end the thread; returns the
+        number of keys left unpublished."""
+        deadline = time.monotonic() + flush_timeout
+        while self.backlog() and time.monotonic() < deadline and self._thread and self._thread.is_alive():
+            time.sleep(0.05)
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(flush_timeout + 3.0)
+            self._thread = None
+        return self.backlog()
+
+    def offer(self, namespace: str, name: str, msg_rv: str) -> None:
+        with self._cond:
+            self._pending[(namespace, name)] = (msg_rv, time.monotonic())
+            self._cond.notify()
+
+    def backlog(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def take_lags(self) -> list[float]:
+        with self._cond:
+            lags, self._lags = self._lags, []
+        return lags
+
+    def _run(self) -> None:
+        retry = backoff.Backoff(base=0.1, cap=5.0)
+        while not self._stopping.is_set():
+            with self._cond:
+                while not self._pending and not self._stopping.is_set():
+                    self._cond.wait(0.5)
+                batch, self._pending = self._pending, {}
+            if not batch:
+                continue
+            failed, error = self._publish(batch)
+            if failed:
+                delay = retry.next()
+                PUBLISH_FAILURES.inc(failed)
+                logger.warning("could not publish %d sync key(s) (%s); retrying in %.1fs", failed, error, delay)
+                self._stopping.wait(delay)
+            else:
+                retry.reset()
+
+    def _publish(self, batch: dict) -> tuple[int, str]:
+        items = list(batch.items())
+        messages = [SyncDeployment(namespace=ns, name=name, resource_version=rv) for (ns, name), (rv, _) in items]
+        results = self.publisher.publish_many([(m.subject, m.to_bytes(), m.msg_id) for m in messages])
+        failed, error = 0, ""
+        now = time.monotonic()
+        with self._cond:
+            for (key, (rv, received)), result in zip(items, results):
+                if result.ok:
+                    LAG.observe(now - received)
+                    self._lags.append(now - received)
+                else:
+                    failed += 1
+                    error = error or result.error
+                    self._pending.setdefault(key, (rv, received))  # a newer offer wins
+        PUBLISHED.inc(len(items) - failed)
+        return failed, error

@@ -1,0 +1,37 @@
+"""Domain errors: what a service raises to refuse a request, with a machine code, a sentence for a
+human and, for bad input, the fields at fault.
+
+They know nothing of HTTP. The API maps them once, in its exception handler
+(k8sdm/api/errors.py), to the one error shape and a status: InvalidInput 400, NotFound 404,
+Conflict 409.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    default_code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.fields = fields or {}
+
+
+class InvalidInput(DomainError):
+    """The input cannot be accepted as it is (names the fields when it can)."""
+
+    default_code = "invalid"
+
+
+class NotFound(DomainError):
+    """No such thing, or not the caller's (the same answer either way)."""
+
+    default_code = "not_found"
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (taken, deleted, being deleted, reused id)."""
+
+    default_code = "conflict"
