@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
@@ -49,6 +50,7 @@ class _Stamper:
         self._pks: list[int] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._busy = False
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -59,7 +61,12 @@ class _Stamper:
     def add(self, pk: int) -> None:
         with self._cond:
             self._pks.append(pk)
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def wait_empty(self, timeout: float) -> bool:
+        """True once every queued stamp is written (or failed and logged)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pks and not self._busy, timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stamp what is queued, then end the thread."""
@@ -67,7 +74,7 @@ class _Stamper:
             return
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout)
         self._thread = None
 
@@ -79,13 +86,17 @@ class _Stamper:
                         self._cond.wait()
                     if not self._pks:
                         return
-                    batch, self._pks = self._pks, []
+                    batch, self._pks, self._busy = self._pks, [], True
                 try:
                     close_old_connections()
                     mark_published(batch)
                 except DatabaseError as exc:
                     logger.warning("could not stamp %d published request(s) (%s): the relay will re-publish them",
                                    len(batch), exc)
+                finally:
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
         finally:
             connection.close()
 
@@ -96,6 +107,8 @@ class RequestPublisher:
     def __init__(self, publisher: Publisher | None = None):
         self.publisher = publisher or Publisher(name="k8sdm-api")
         self._stamper = _Stamper()
+        self._inflight = 0
+        self._idle = threading.Condition()
 
     def start(self) -> "RequestPublisher":
         self.publisher.start()
@@ -110,15 +123,30 @@ class RequestPublisher:
         """Hand the message to the publisher and return at once; the ack is stamped later."""
 
         def done(result):
-            if result.ok:
-                NATS.recovered()
-                self._stamper.add(message.request_pk)
-            else:
-                _log_deferred(message, result.error)
+            try:
+                if result.ok:
+                    NATS.recovered()
+                    self._stamper.add(message.request_pk)
+                else:
+                    _log_deferred(message, result.error)
+            finally:
+                with self._idle:
+                    self._inflight -= 1
+                    self._idle.notify_all()
 
+        with self._idle:
+            self._inflight += 1
         self.publisher.publish_in_background(
             subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id, on_done=done
         )
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until every background publish has its answer and every ack is stamped."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._inflight == 0, timeout):
+                return False
+        return self._stamper.wait_empty(max(0.0, deadline - time.monotonic()))
 
     def publish_after_commit(self, request: DeploymentRequest) -> None:
         """Call inside the transaction that created `request`: publishes once it has committed."""

@@ -1,7 +1,6 @@
 """A user's requests, through the HTTP API, the worker and the watcher, to the cluster and back."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -34,7 +33,7 @@ class RowRecorder:
                 state = Deployment.objects.filter(identifier=self.identifier).values_list("status", "health").first()
                 if state and (not self.seen or self.seen[-1] != state):
                     self.seen.append(state)
-                time.sleep(0.005)
+                self._stop.wait(0.005)
         finally:
             connection.close()
 

@@ -40,7 +40,9 @@ def test_the_api_and_the_worker_log_the_same_correlation_id_for_one_request(stac
     assert worker_lines, worker.log()[-2000:]
     applied = next(r for r in worker_lines if r["message"].startswith("applied request"))
     assert (applied["identifier"], applied["action"], applied["outcome"]) == ("traced", "CREATE", "SUCCESS")
-    assert applied["request_id"] == response.json()["request_id"] and applied["duration_ms"] >= 0
+    row = DeploymentRequest.objects.get(request_id=response.json()["request_id"])
+    assert (applied["request_id"], applied["request_pk"], applied["attempts"]) == (row.request_id, row.pk, row.attempts)
+    assert applied["duration_ms"] > 0
 
 
 def test_the_worker_exposes_prometheus_metrics_for_what_it_applied(stack, cluster):

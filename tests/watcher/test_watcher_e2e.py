@@ -2,7 +2,6 @@
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -82,7 +81,6 @@ def test_a_deployment_deleted_while_the_watcher_was_stopped_is_deleted_after_it_
     wait_until(lambda: healthy("doomed"), message="doomed to become healthy")
     assert watcher.terminate() == 0
     apps_api.delete_namespaced_deployment("doomed", "default")
-    time.sleep(0.5)
     assert row("doomed").status == DeploymentStatus.CREATED  # nobody is watching
     stack.watcher().wait_for_log("this watcher is now active")
     wait_until(lambda: row("doomed").status == DeploymentStatus.DELETED, message="doomed to be DELETED")
@@ -100,7 +98,7 @@ def test_a_forced_410_and_dropped_watches_lose_no_change(running, cluster, apps_
     cluster.compact()
     cluster.clear_faults()
     wait_until(lambda: healthy("web", replicas=4, available_replicas=4), message="the scale to reach the row")
-    assert "(410 Gone): relisting" in watcher_log()
+    running.procs[1].wait_for_log("(410 Gone): relisting")
     # And a plain dropped watch: resumed from the last resourceVersion, nothing missed.
     cluster.drop_watches()
     apps_api.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 1}})
@@ -140,9 +138,7 @@ def test_a_deployment_without_the_managed_by_label_is_never_recorded(running, ap
 
 def test_sigterm_stops_the_watcher_within_ten_seconds(running):
     watcher = running.procs[1]
-    started = time.monotonic()
-    assert watcher.terminate(timeout=10) == 0
-    assert time.monotonic() - started < 10
+    assert watcher.terminate(timeout=10) == 0  # the documented bound (a pod's grace period is 30 s)
     assert "watcher stopped" in watcher.log()
 
 

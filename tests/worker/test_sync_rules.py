@@ -1,4 +1,4 @@
-"""How a live Deployment maps onto status, health and drift (DESIGN section 3)."""
+"""How a live Deployment maps onto status, health and drift."""
 
 import pytest
 

@@ -1,8 +1,7 @@
-"""The reliability contract (DESIGN section 6) with real worker processes."""
+"""The reliability contract (docs/architecture.md, Reliability rules) with real worker processes."""
 
 import os
 import signal
-import time
 
 import pytest
 
@@ -41,6 +40,7 @@ def test_two_workers_never_apply_requests_of_one_deployment_at_the_same_time(sta
     creates = [DeploymentRequestFactory(deployment=d, user=d.owner) for d in (first, second)]
     reqs = creates + updates(first, 8) + updates(second, 8)
     cluster.set_latency(25)
+    creates_before = cluster.stats()["requests"]["by_verb"].get("create", 0)
     workers = [stack.worker(), stack.worker()]
     for req in sorted(reqs, key=lambda r: -r.pk):  # newest first: the worker must still apply oldest first
         publish_now(message_for(req))
@@ -53,16 +53,21 @@ def test_two_workers_never_apply_requests_of_one_deployment_at_the_same_time(sta
             assert earlier.finished_at <= later.started_at, (earlier.request_id, later.request_id)
         live = apps_api.read_namespaced_deployment(deployment.identifier, "default")
         assert live.spec.replicas == rows[-1].config["replicas"] == 8
-    # Each request applied exactly once across both processes.
-    assert sum(w.log().count("applied request") for w in workers) == len(reqs)
+    # Each request applied exactly once across both processes: one attempt each (counted in the
+    # row by whichever worker applied it), and one create call per deployment reached the cluster.
+    assert sorted(DeploymentRequest.objects.filter(pk__in=[r.pk for r in reqs]).values_list("attempts", flat=True)) \
+        == [1] * len(reqs)
+    assert cluster.stats()["requests"]["by_verb"].get("create", 0) - creates_before == 2
+    assert all(w.proc.poll() is None for w in workers)
 
 
 def test_kill_9_of_a_worker_in_the_middle_of_a_request_loses_nothing(stack, cluster, apps_api):
     victim = stack.worker()
     cluster.set_latency(1500)
+    creates = cluster.stats()["requests"]["by_verb"].get("create", 0)
     req = submit()
-    wait_until(lambda: DeploymentRequest.objects.get(pk=req.pk).attempts >= 1, message="the first attempt")
-    time.sleep(0.3)  # the create call is in flight now
+    wait_until(lambda: cluster.stats()["requests"]["by_verb"].get("create", 0) > creates,
+               message="the create call to reach the cluster")
     os.kill(victim.proc.pid, signal.SIGKILL)
     victim.proc.wait()
     cluster.set_latency(0)
@@ -81,9 +86,7 @@ def test_sigterm_finishes_the_message_in_flight_and_exits_0_within_10_seconds(st
     cluster.set_latency(1000)
     req = submit()
     wait_until(lambda: DeploymentRequest.objects.get(pk=req.pk).attempts >= 1, message="the first attempt")
-    started = time.monotonic()
-    assert worker.terminate(timeout=10) == 0
-    assert time.monotonic() - started < 10
+    assert worker.terminate(timeout=10) == 0  # the documented bound (a pod's grace period is 30 s)
     assert status_of(req) == RequestStatus.SUCCESS
     assert "worker stopped" in worker.log()
 
@@ -155,7 +158,5 @@ def test_sigterm_while_nats_is_down_still_exits_promptly(transactional_db, clust
     stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=own_nats.url)
     worker = stack.worker()
     own_nats.stop()
-    time.sleep(1.0)  # the worker is reconnecting now
-    started = time.monotonic()
-    assert worker.terminate(timeout=10) == 0
-    assert time.monotonic() - started < 10
+    worker.wait_for_log("disconnected from NATS")  # the worker is reconnecting now
+    assert worker.terminate(timeout=10) == 0  # the documented bound
