@@ -20,6 +20,7 @@ from django.db.models import Count, Max, Min, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from deployments_app.leader import LEADER_LOCK
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from k8sdm.ops.display import degraded_reason, drift_text, seconds_text
 from k8sdm.messaging import messages
@@ -30,9 +31,6 @@ LIST_LIMIT = 10
 FAILURE_WINDOW = timedelta(hours=1)
 WORKER_APP = "k8sdm-worker"
 WATCHER_APPS = ("k8sdm-watcher", "k8sdm-watcher-leader")
-# deployments_app.watcher.LEADER_LOCK (a test keeps them equal): importing the watcher here would
-# register its Prometheus metrics in the api process, whose /metrics would then report a watcher.
-LEADER_LOCK = (0x6B38, 0x7761)
 
 
 @dataclass(frozen=True)

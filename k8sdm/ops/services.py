@@ -22,7 +22,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from deployments_app.models import Deployment
-from k8sdm.api.errors import ApiError
+from k8sdm.errors import DomainError
 from requests_app import publishing
 from requests_app import services as request_services
 from k8sdm.messaging.messages import SyncDeployment
@@ -78,7 +78,7 @@ def request_retry(*, request: DeploymentRequest, staff_user) -> Retried:
                 identifier=request.identifier, patch=request.payload, **common)
         else:
             accepted = request_services.deployment_request_delete(identifier=request.identifier, **common)
-    except ApiError as exc:
+    except DomainError as exc:
         raise ActionRefused(f"the requests service refused the retry: {exc.message}") from None
     new = accepted.request
     _log(staff_user, new, ADDITION, f"retry of request {request.pk} ({request.request_id}), asked by {staff}")

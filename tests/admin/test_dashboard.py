@@ -125,12 +125,6 @@ def test_liveness_comes_from_the_watchers_advisory_lock_and_the_workers_sessions
             conn.close()
 
 
-def test_the_dashboard_uses_the_watchers_own_lock_key():
-    from deployments_app.watcher import LEADER_LOCK
-
-    assert dashboard.LEADER_LOCK == LEADER_LOCK
-
-
 def test_a_staff_user_without_view_permissions_sees_no_operations_data(client, django_user_model):
     make_data(1)
     user = django_user_model.objects.create_user("intern", password="a-long-intern-password-1", is_staff=True)
