@@ -25,7 +25,7 @@ import time
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from k8sdm.api.outages import NATS
+from k8sdm.outages import Outage
 from k8sdm.messaging.messages import ApplyRequest
 from k8sdm.messaging.publisher import Publisher
 from requests_app.models import DeploymentRequest
@@ -33,9 +33,15 @@ from requests_app.outbox import mark_published, message_for
 
 logger = logging.getLogger(__name__)
 
+# This process's NATS outage, as its publishes see it (logged once when it starts, once when it ends).
+NATS = Outage(
+    "NATS", meanwhile="accepting requests into the outbox for the relay to publish",
+    refusals="publish(es) left to the outbox relay",
+)
+
 
 def _log_deferred(message: ApplyRequest, error: str) -> None:
-    # An outage is logged once when it starts and once when it ends (k8sdm/api/outages.py), not per request.
+    # An outage is logged once when it starts and once when it ends (k8sdm/outages.py), not per request.
     NATS.refused(error)
     logger.debug(
         "publish of request %s deferred to the outbox relay: %s", message.request_pk, error,

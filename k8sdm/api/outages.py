@@ -3,98 +3,33 @@
 A database that is down, restarting or refusing connections is not a bug in a request: the API
 answers 503 `dependency_unavailable` with Retry-After (errors.exception_handler and ApiMiddleware
 call `postgres_unavailable` and `POSTGRES.refused`), and logs ONE warning when the outage starts and
-one line when it ends, with its duration and how many requests it refused; no traceback per request.
-The outage ends at the first new database connection that succeeds (Django's `connection_created`
-signal: after a failed request Django drops the broken connection, so the next one reconnects).
+one line when it ends, with its duration and how many requests it refused; no traceback per request
+(k8sdm/outages.py). The outage ends at the first new database connection that succeeds (Django's
+`connection_created` signal: after a failed request Django drops the broken connection, so the next
+one reconnects).
 
 State is per process: with N gunicorn workers an outage is logged once by each worker that saw it.
 
 NATS being down does not change the API's answers: a request is committed with its outbox entry and
-answered 202, and the relay publishes it when NATS is back (requests_app/publishing.py). The NATS
-outage is logged the same way: once when a publish first fails, once when one succeeds again.
+answered 202, and the relay publishes it when NATS is back. The NATS outage (`NATS`, kept by
+requests_app/publishing.py) is logged the same way: once when a publish first fails, once when one
+succeeds again.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
-
-from django.db import InterfaceError, OperationalError
 from django.db.backends.signals import connection_created
 
-logger = logging.getLogger(__name__)
+from k8sdm.outages import Outage, postgres_unavailable
+from requests_app.publishing import NATS
+
+__all__ = ["NATS", "POSTGRES", "RETRY_AFTER_SECONDS", "Outage", "postgres_unavailable"]
 
 # Long enough for a PostgreSQL restart, short enough that clients come back soon after it.
 RETRY_AFTER_SECONDS = 2
 
-# SQLSTATEs that mean "the server cannot serve you now", not "your statement is wrong":
-# admin_shutdown, crash_shutdown, cannot_connect_now (starting up), too_many_connections.
-_UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-
-
-def postgres_unavailable(exc: BaseException) -> bool:
-    """True for an error that says PostgreSQL cannot be reached or is not serving."""
-    if isinstance(exc, InterfaceError):  # the connection is closed
-        return True
-    if not isinstance(exc, OperationalError):
-        return False
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    # No SQLSTATE: the client library's own connection failure (refused, reset, closed).
-    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_STATES
-
-
-class Outage:
-    """One dependency's current outage in this process: logged when it starts and when it ends.
-
-    `meanwhile` says what the API does while it lasts; `refusals` names what `refused` counts."""
-
-    def __init__(self, dependency: str, *, meanwhile: str, refusals: str):
-        self.dependency = dependency
-        self.meanwhile = meanwhile
-        self.refusals = refusals
-        self._lock = threading.Lock()
-        self._since: float | None = None
-        self._refused = 0
-
-    @property
-    def ongoing(self) -> bool:
-        return self._since is not None
-
-    def refused(self, error: BaseException | str) -> None:
-        """One request was answered (or handled) differently because of `error`."""
-        with self._lock:
-            self._refused += 1
-            if self._since is not None:
-                return
-            self._since = time.monotonic()
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        logger.warning(
-            "%s unavailable (%s): %s until it is back",
-            self.dependency, reason, self.meanwhile, extra={"dependency": self.dependency, "outage": "started"},
-        )
-
-    def recovered(self) -> None:
-        with self._lock:
-            if self._since is None:
-                return
-            seconds = time.monotonic() - self._since
-            refused = self._refused
-            self._since, self._refused = None, 0
-        logger.warning(
-            "%s available again after an outage of %.1f s (%d %s)",
-            self.dependency, seconds, refused, self.refusals,
-            extra={"dependency": self.dependency, "outage": "ended", "outage_seconds": round(seconds, 3),
-                   "refused_requests": refused},
-        )
-
-
 POSTGRES = Outage(
     "PostgreSQL", meanwhile="answering 503 dependency_unavailable", refusals="request(s) answered 503"
-)
-NATS = Outage(
-    "NATS", meanwhile="accepting requests into the outbox for the relay to publish",
-    refusals="publish(es) left to the outbox relay",
 )
 
 
