@@ -49,7 +49,7 @@ class Publisher:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"{self.name}-publisher", daemon=True)
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
+        self._maintainer = asyncio.run_coroutine_threadsafe(self._maintain(), self._loop)
         self._connected.wait(self.first_connect_wait)
         return self
 
@@ -60,6 +60,7 @@ class Publisher:
         self._stopping.set()
 
         async def _close():
+            self._maintainer.cancel()
             if self._nc is not None:
                 await self._nc.close()
 
