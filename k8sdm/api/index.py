@@ -1,15 +1,21 @@
 """GET /api/v1/: what a newcomer needs to make the first call (the banner of `make run` links here).
 
 Public like the schema: it lists paths and the identity header's name, nothing about any user.
-Paths are reversed from the URL configuration, so the list cannot drift from the routes.
+Paths are reversed from the URL configuration, so the list cannot drift from the routes. The
+API's rules hold here too (ApiViewMixin: no query parameters, 405s in the one error shape); the
+page itself is not an operation of the schema.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.http import JsonResponse
 from django.urls import reverse
-from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from k8sdm.api.views import ApiViewMixin
 
 # (method, url name, kwargs placeholder, what it does)
 ENDPOINTS = [
@@ -38,22 +44,27 @@ def _path(name: str, placeholder: str | None) -> str:
     return reverse(name, kwargs={placeholder: marker}).replace(marker, "{" + placeholder + "}")
 
 
-@require_GET
-def api_index(request):
-    return JsonResponse({
-        "name": "k8sdm API",
-        "version": "v1",
-        "authentication": f"send the header {settings.K8SDM_USER_HEADER} with your user id "
-                          "(in production a gateway sets it)",
-        "endpoints": [
-            {"method": method, "path": _path(name, placeholder), "description": description}
-            for method, name, placeholder, description in ENDPOINTS
-        ],
-        "docs": {
-            "openapi": reverse("schema"),
-            "swagger_ui": reverse("api-docs"),
-            "redoc": reverse("api-redoc"),
-        },
-        "health": {"alive": reverse("healthz"), "ready": reverse("readyz"), "metrics": reverse("metrics")},
-        "admin": reverse("admin:index"),
-    })
+class ApiIndexView(ApiViewMixin, APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return Response({
+            "name": "k8sdm API",
+            "version": "v1",
+            "authentication": f"send the header {settings.K8SDM_USER_HEADER} with your user id "
+                              "(in production a gateway sets it)",
+            "endpoints": [
+                {"method": method, "path": _path(name, placeholder), "description": description}
+                for method, name, placeholder, description in ENDPOINTS
+            ],
+            "docs": {
+                "openapi": reverse("schema"),
+                "swagger_ui": reverse("api-docs"),
+                "redoc": reverse("api-redoc"),
+            },
+            "health": {"alive": reverse("healthz"), "ready": reverse("readyz"), "metrics": reverse("metrics")},
+            "admin": reverse("admin:index"),
+        })

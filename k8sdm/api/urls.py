@@ -6,10 +6,10 @@ from rest_framework.permissions import AllowAny
 
 from deployments_app.views import DeploymentViewSet
 from k8sdm.api.docs import OfflineRedocView
-from k8sdm.api.index import api_index
+from k8sdm.api.index import ApiIndexView
 
 v1_patterns = [
-    path("", api_index, name="index"),
+    path("", ApiIndexView.as_view(), name="index"),
     path("", include("requests_app.urls")),
     path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
     path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),

@@ -42,6 +42,12 @@ def test_the_api_index_refuses_writes_in_the_json_error_shape(client):
     assert response.json()["error"]["code"] == "method_not_allowed"
 
 
+def test_the_api_index_refuses_query_parameters_like_every_api_path(client):
+    response = client.get("/api/v1/?verbose=1")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"verbose": ["Unknown query parameter."]}
+
+
 def test_the_root_redirects_to_the_api_index(client):
     response = client.get("/")
     assert response.status_code == 302
