@@ -1,7 +1,8 @@
 """`make bench`: run every benchmark in tests/bench/ and write their output to bench-report.txt.
 
 Each benchmark is its own process with its own servers, so one cannot disturb the next.
-`make bench BENCH_ARGS="worker watcher"` runs only those whose file name contains a word given.
+`make bench BENCH_ARGS="worker watcher"` runs only those whose file name contains a word given;
+options (words starting with --, e.g. `BENCH_ARGS="system --quick"`) are passed to each of them.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ ROOT = HERE.parents[1]
 
 def main(argv: list[str]) -> int:
     scripts = sorted(HERE.glob("bench_*.py"))
-    if argv:
-        scripts = [s for s in scripts if any(word in s.stem for word in argv)]
+    options = [word for word in argv if word.startswith("--")]
+    words = [word for word in argv if not word.startswith("--")]
+    if words:
+        scripts = [s for s in scripts if any(word in s.stem for word in words)]
     report = ROOT / "bench-report.txt"
     failed = []
     with report.open("w") as out:
@@ -31,7 +34,7 @@ def main(argv: list[str]) -> int:
             print(title, end="", flush=True)
             out.write(title)
             started = time.monotonic()
-            proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdout=subprocess.PIPE,
+            proc = subprocess.Popen([sys.executable, str(script), *options], cwd=ROOT, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
             for line in proc.stdout:
                 print(line, end="", flush=True)

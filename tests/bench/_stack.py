@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,11 @@ from devstack.postgres import PostgresServer  # noqa: E402
 
 
 class BenchStack:
-    def __init__(self, *, emulator_args: tuple[str, ...] = ()):
+    """production=True runs the product as it ships: K8SDM_ENV=production (DEBUG off, JSON logs,
+    production defaults for every knob) and the api under docker/gunicorn.conf.py."""
+
+    def __init__(self, *, emulator_args: tuple[str, ...] = (), production: bool = False):
+        self.production = production
         self.tmp = Path(tempfile.mkdtemp(prefix="k8sdm-bench-"))
         self.pg = PostgresServer(self.tmp / "pg", free_port(), fast_unsafe=False)
         self.nats = NatsServer(self.tmp / "nats", free_port())
@@ -48,7 +53,12 @@ class BenchStack:
             K8SDM_ENV="test", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="k8sdm.settings",
             K8SDM_OUTBOX_GRACE_SECONDS="1", K8SDM_OUTBOX_INTERVAL_SECONDS="0.2",
         )
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith(("DATABASE_", "NATS_", "K8SDM_", "LOG_"))})
+        if self.production:
+            for name in ("K8SDM_OUTBOX_GRACE_SECONDS", "K8SDM_OUTBOX_INTERVAL_SECONDS"):
+                del self.env[name]
+            self.env.update(K8SDM_ENV="production", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
+                            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith(("DATABASE_", "NATS_", "K8SDM_", "LOG_", "DJANGO_"))})
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
         return self
 
@@ -77,8 +87,13 @@ class BenchStack:
 
     def api(self, workers: int = 4) -> str:
         port = free_port()
-        proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
-                                  "--workers", str(workers), "--log-level", "warning"])
+        if self.production:  # as docker/k8s/api.yaml runs it, on a local port
+            proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "--config", "docker/gunicorn.conf.py",
+                                      "--bind", f"127.0.0.1:{port}", "k8sdm.wsgi"],
+                              PROMETHEUS_MULTIPROC_DIR=str(self.tmp / "prometheus"))
+        else:
+            proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
+                                      "--workers", str(workers), "--log-level", "warning"])
         wait_for_port("127.0.0.1", port, timeout=30, proc=proc, what="api")
         return f"http://127.0.0.1:{port}"
 
@@ -98,6 +113,11 @@ class BenchStack:
         except psutil.NoSuchProcess:
             return 0.0
 
+    def cpu_seconds(self, name: str) -> float:
+        """CPU time (user + system) of a process and all its descendants, reaped ones included."""
+        pid = {"postgres": self.pg.proc and self.pg.proc.pid, "nats": self.nats.proc and self.nats.proc.pid}.get(name)
+        return tree_cpu_seconds(pid or self.procs[name].pid)
+
     def stop_proc(self, name: str) -> None:
         proc = self.procs.pop(name, None)
         if proc and proc.poll() is None:
@@ -114,6 +134,22 @@ class BenchStack:
         self.nats.stop()
         self.pg.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        t = root.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for child in root.children(recursive=True):
+            try:
+                c = child.cpu_times()
+                total += c.user + c.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
 
 
 def percentile(values: list[float], pct: float) -> float:
