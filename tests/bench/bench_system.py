@@ -59,6 +59,7 @@ class Step:
     dropped: int = 0
     client: tuple = (0.0, 0.0)  # wrk's own latency p50/p99, ms
     cpu_ms: dict = field(default_factory=dict)  # per accepted request
+    work: dict = field(default_factory=dict)  # messages, Kubernetes calls, commits per accepted request
     load: str = ""
 
     @property
@@ -103,35 +104,55 @@ def tables() -> tuple[str, str]:
     return DeploymentRequest._meta.db_table, Deployment._meta.db_table
 
 
-def pending_messages(stack: BenchStack) -> int:
-    """Messages JetStream still holds for the workers (not yet delivered, or delivered and unacked)."""
+def consumers(stack: BenchStack) -> dict:
+    """Per consumer (requests, sync): (messages waiting or unacked, deliveries so far)."""
     import nats
 
     from requests_app import messages
 
-    async def query() -> int:
+    async def query() -> dict:
         nc = await nats.connect(stack.nats.url)
         try:
             js = nc.jetstream()
-            total = 0
-            for consumer in (messages.REQUESTS_CONSUMER, messages.SYNC_CONSUMER):
+            found = {}
+            for name, consumer in (("apply", messages.REQUESTS_CONSUMER), ("sync", messages.SYNC_CONSUMER)):
                 info = await js.consumer_info(messages.stream_name(), consumer)
-                total += info.num_pending + info.num_ack_pending
-            return total
+                found[name] = (info.num_pending + info.num_ack_pending, info.delivered.consumer_seq)
+            return found
         finally:
             await nc.close()
 
     return asyncio.run(query())
 
 
+def pending_messages(stack: BenchStack) -> int:
+    """Messages JetStream still holds for the workers (not yet delivered, or delivered and unacked)."""
+    return sum(waiting for waiting, _ in consumers(stack).values())
+
+
+def counters(stack: BenchStack) -> dict:
+    """Work done so far: JetStream deliveries, Kubernetes API calls by verb, Postgres commits."""
+    conn = http.client.HTTPConnection("127.0.0.1", stack.emulator_port, timeout=10)
+    conn.request("GET", "/_emulator/stats")
+    verbs = json.loads(conn.getresponse().read())["requests"]["by_verb"]
+    found = {f"{name} msgs": delivered for name, (_, delivered) in consumers(stack).items()}
+    found.update({f"k8s {verb}": verbs.get(verb, 0) for verb in ("get", "create", "update", "delete")})
+    found["pg commits"] = sql("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", [])[0][0]
+    return found
+
+
 def wait_drained(stack: BenchStack, since: datetime, timeout: float) -> bool:
     """Every request accepted since `since` finished and JetStream empty (syncs applied)."""
     requests_table, _ = tables()
     deadline = time.monotonic() + timeout
+    seen = -1
     while time.monotonic() < deadline:
-        left = sql(f"SELECT count(*) FROM {requests_table} WHERE created_at >= %s AND status = 'CREATED'", [since])[0][0]
-        if not left and not pending_messages(stack):
+        # The api may still be answering requests queued in its listen backlog: wait for the count to settle.
+        accepted, left = sql(f"SELECT count(*), count(*) FILTER (WHERE status = 'CREATED') FROM {requests_table} "
+                             f"WHERE created_at >= %s", [since])[0]
+        if accepted == seen and not left and not pending_messages(stack):
             return True
+        seen = accepted
         time.sleep(0.5)
     return False
 
@@ -144,7 +165,7 @@ def measure(stack: BenchStack, api: str, label: str, mode: str, rate: float, sec
             pool: Path | None = None, connections: int = 256, drain: bool = True) -> Step:
     requests_table, deployments_table = tables()
     step = Step(label, rate, seconds, load=os.getloadavg().__repr__())
-    cpu0, t0 = cpu(stack), db_now()
+    cpu0, work0, t0 = cpu(stack), counters(stack), db_now()
     result = _load.run(api, mode=mode, rate=rate, seconds=seconds, prefix=prefix, pool=pool, connections=connections)
     t1 = db_now()
     step.statuses, step.dropped = result["statuses"], result["dropped"]
@@ -162,6 +183,7 @@ def measure(stack: BenchStack, api: str, label: str, mode: str, rate: float, sec
     # Everything accepted since the step began (answers that came after its window included).
     accepted = max(1, sql(f"SELECT count(*) FROM {requests_table} WHERE created_at >= %s", [t0])[0][0])
     step.cpu_ms = {name: (cpu1[name] - cpu0[name]) * 1000 / accepted for name in cpu1 if name in cpu0}
+    step.work = {name: (value - work0[name]) / accepted for name, value in counters(stack).items()}
     step.success = [r[0] for r in sql(
         f"SELECT EXTRACT(EPOCH FROM finished_at - created_at)::float FROM {requests_table} "
         f"WHERE created_at >= %s AND status = 'SUCCESS'", [t0])]
@@ -311,7 +333,7 @@ def profile(stack: BenchStack, api: str, rate: float, seconds: float, out: Path)
                "worker2": stack.procs["worker2"].pid, "watcher": stack.procs["watcher"].pid}
     for n, child in enumerate(psutil.Process(stack.procs["api"].pid).children()):
         targets[f"api{n}"] = child.pid
-    spies = [subprocess.Popen(["py-spy", "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "50",
+    spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "50",
                                "-f", "raw", "-o", str(out / f"{name}.txt"), "--threads", "--nonblocking"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for name, pid in targets.items()]
@@ -327,11 +349,12 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of one step here")
     parser.add_argument("--profile-rate", type=float, default=100)
     parser.add_argument("--large", type=int, help="deployments present in the last part")
+    parser.add_argument("--resync-wait", type=float, default=600, help="at most this long for the resync to drain")
     args = parser.parse_args()
     quick = args.quick
     seconds = 8 if quick else 20
-    rates = [25, 50, 100, 200] if quick else [25, 50, 75, 100, 150, 200, 250, 300, 400]
-    mix_rates = [25, 50, 100, 200] if quick else [25, 50, 75, 100, 150, 200, 300]
+    rates = [10, 25, 50, 100, 200] if quick else [10, 25, 50, 75, 100, 150, 200, 250, 300, 400]
+    mix_rates = rates
     large = args.large or (10_000 if quick else 100_000)
     print(f"k8sdm system benchmark: production settings, gunicorn (docker/gunicorn.conf.py), 2 workers, 1 watcher, "
           f"emulator, durable PostgreSQL, NATS file storage; {os.cpu_count()} cores; load {os.getloadavg()}")
@@ -363,6 +386,12 @@ def main() -> None:
         print(f"  {step.label:<8}{step.rate:>8.0f} " + "".join(f"{step.cpu_ms.get(n, 0):9.2f}" for n in PROCESSES)
               + f"{sum(step.cpu_ms.values()):10.2f}")
 
+    print("\nWork per accepted request (JetStream deliveries, Kubernetes API calls, Postgres commits):")
+    names = list(creates[0].work)
+    print("  step        rate " + "".join(f"{name:>11}" for name in names))
+    for step in creates + mix:
+        print(f"  {step.label:<8}{step.rate:>8.0f} " + "".join(f"{step.work.get(n, 0):11.2f}" for n in names))
+
     stop_daemons(stack)
     api_only = measure(stack, api, "api-only", "create", 0, seconds, "a", connections=16, drain=False)
     api_rate = api_only.statuses.get(202, 0) / seconds
@@ -371,11 +400,14 @@ def main() -> None:
 
     print(f"\nSeeding up to {large:,} deployments (worker and watcher stopped) ...", flush=True)
     print(f"  seeded {large - 1000:,} more in {seed(stack, 1000, large - 1000):.0f}s", flush=True)
-    started = time.monotonic()
+    started, before = time.monotonic(), consumers(stack)["sync"][1]
     start_daemons(stack)
-    drained = wait_drained(stack, db_now(), timeout=1800)
-    print(f"  restart + full resync of {large:,} deployments (and the api-only backlog) drained "
-          f"{'in' if drained else 'NOT in'} {time.monotonic() - started:.0f}s", flush=True)
+    drained = wait_drained(stack, db_now(), timeout=args.resync_wait)
+    took, synced = time.monotonic() - started, consumers(stack)["sync"][1] - before
+    print(f"  restart + full resync of {large:,} deployments (and the api-only backlog) "
+          f"{'drained in' if drained else 'NOT drained after'} {took:.0f}s: {synced:,} sync messages handled, "
+          f"{synced / took:.0f}/s; every K8SDM_RESYNC_SECONDS (300 s) the watcher publishes all {large:,} keys again",
+          flush=True)
     print(f"\nCreates with {large:,} deployments present:\n{HEADER}")
     start_rates = [r for r in rates if r >= best(creates) / 2] or rates
     large_steps = search(stack, api, "create", "create", start_rates, seconds, "l")
