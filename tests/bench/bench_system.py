@@ -26,6 +26,7 @@ import asyncio
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -213,12 +214,13 @@ def write_pool(stack: BenchStack, limit: int = 4000) -> Path:
 
 
 def search(stack, api, label, mode, rates, seconds, prefix) -> list[Step]:
-    """Step the offered rate up until a step is not sustained."""
+    """Step the offered rate up until two steps in a row are not sustained (the second one shows
+    the saturated throughput)."""
     steps = []
     for rate in rates:
         pool = write_pool(stack) if mode == "mix" else None
         steps.append(measure(stack, api, label, mode, rate, seconds, f"{prefix}{rate}", pool))
-        if not steps[-1].sustained:
+        if len(steps) >= 2 and not steps[-1].sustained and not steps[-2].sustained:
             break
     return steps
 
@@ -393,6 +395,7 @@ def main() -> None:
         print(f"  {step.label:<8}{step.rate:>8.0f} " + "".join(f"{step.work.get(n, 0):11.2f}" for n in names))
 
     stop_daemons(stack)
+    print(f"\nThe api alone (worker and watcher stopped), 16 connections, closed loop:\n{HEADER}")
     api_only = measure(stack, api, "api-only", "create", 0, seconds, "a", connections=16, drain=False)
     api_rate = api_only.statuses.get(202, 0) / seconds
     print(f"  (api alone, worker and watcher stopped, 16 connections closed-loop: {api_rate:.0f} creates/s; "
@@ -400,8 +403,13 @@ def main() -> None:
 
     print(f"\nSeeding up to {large:,} deployments (worker and watcher stopped) ...", flush=True)
     print(f"  seeded {large - 1000:,} more in {seed(stack, 1000, large - 1000):.0f}s", flush=True)
-    started, before = time.monotonic(), consumers(stack)["sync"][1]
+    started, before, lists = time.monotonic(), consumers(stack)["sync"][1], stack.log("watcher").count("listed ")
     start_daemons(stack)
+    while stack.log("watcher").count("listed ") == lists and time.monotonic() - started < args.resync_wait:
+        time.sleep(1)  # the watcher's first list of every managed Deployment (one request, no paging)
+    listed = re.findall(r"listed (\d+) managed deployment\(s\).*? in (\d+) ms", stack.log("watcher"))
+    print(f"  watcher listed {listed[-1][0] if listed else '?'} deployments in {int(listed[-1][1]) / 1000 if listed else 0:.0f}s "
+          f"({time.monotonic() - started:.0f}s after the restart)", flush=True)
     drained = wait_drained(stack, db_now(), timeout=args.resync_wait)
     took, synced = time.monotonic() - started, consumers(stack)["sync"][1] - before
     print(f"  restart + full resync of {large:,} deployments (and the api-only backlog) "
@@ -416,6 +424,10 @@ def main() -> None:
     print("\nSummary (sustained: api accepts >= 95% of the offered rate, backlog < 1 s of load, 202->SUCCESS p99 < 1 s):")
     print(f"  creates sustained end to end           {sustained:6.0f}/s   (target >= 250)")
     print(f"  mix sustained end to end               {sustained_mix:6.0f}/s")
+    print(f"  highest applied/s seen, creates / mix  {max(s.applied for s in creates):6.0f}/s / "
+          f"{max(s.applied for s in mix):.0f}/s")
+    total = min(sum(s.cpu_ms.values()) for s in creates)
+    print(f"  CPU per create, all processes          {total:6.1f} ms: at most {2000 / total:.0f} creates/s on 2 idle cores")
     print(f"  api alone (worker + watcher stopped)   {api_rate:6.0f}/s")
     print(f"  system / api-only                      {sustained / api_rate if api_rate else 0:6.2f}    (target >= 0.6)")
     at100 = next((s for s in creates if s.rate == 100), None)
