@@ -109,7 +109,7 @@ def consumers(stack: BenchStack) -> dict:
     """Per consumer (requests, sync): (messages waiting or unacked, deliveries so far)."""
     import nats
 
-    from requests_app import messages
+    from k8sdm.messaging import messages
 
     async def query() -> dict:
         nc = await nats.connect(stack.nats.url)
@@ -142,8 +142,8 @@ def counters(stack: BenchStack) -> dict:
     return found
 
 
-def wait_drained(stack: BenchStack, since: datetime, timeout: float) -> bool:
-    """Every request accepted since `since` finished and JetStream empty (syncs applied)."""
+def wait_drained(stack: BenchStack, since: datetime, timeout: float, messages: bool = True) -> bool:
+    """Every request accepted since `since` finished and (with `messages`) JetStream empty (syncs applied)."""
     requests_table, _ = tables()
     deadline = time.monotonic() + timeout
     seen = -1
@@ -151,7 +151,7 @@ def wait_drained(stack: BenchStack, since: datetime, timeout: float) -> bool:
         # The api may still be answering requests queued in its listen backlog: wait for the count to settle.
         accepted, left = sql(f"SELECT count(*), count(*) FILTER (WHERE status = 'CREATED') FROM {requests_table} "
                              f"WHERE created_at >= %s", [since])[0]
-        if accepted == seen and not left and not pending_messages(stack):
+        if accepted == seen and not left and not (messages and pending_messages(stack)):
             return True
         seen = accepted
         time.sleep(0.5)
@@ -163,7 +163,7 @@ def cpu(stack: BenchStack) -> dict:
 
 
 def measure(stack: BenchStack, api: str, label: str, mode: str, rate: float, seconds: float, prefix: str,
-            pool: Path | None = None, connections: int = 256, drain: bool = True) -> Step:
+            pool: Path | None = None, connections: int = 256, drain: bool = True, syncs: bool = True) -> Step:
     requests_table, deployments_table = tables()
     step = Step(label, rate, seconds, load=os.getloadavg().__repr__())
     cpu0, work0, t0 = cpu(stack), counters(stack), db_now()
@@ -179,7 +179,7 @@ def measure(stack: BenchStack, api: str, label: str, mode: str, rate: float, sec
     step.synced = sql(f"SELECT count(*) FROM {deployments_table} WHERE status = 'CREATED' AND health = 'HEALTHY' "
                       f"AND updated_at {in_window}", [t0, t1])[0][0] / window
     step.backlog = sql(f"SELECT count(*) FROM {requests_table} WHERE created_at >= %s AND status = 'CREATED'", [t0])[0][0]
-    drained = wait_drained(stack, t0, timeout=240) if drain else True
+    drained = wait_drained(stack, t0, timeout=240, messages=syncs) if drain else True
     cpu1 = cpu(stack)
     # Everything accepted since the step began (answers that came after its window included).
     accepted = max(1, sql(f"SELECT count(*) FROM {requests_table} WHERE created_at >= %s", [t0])[0][0])
@@ -213,13 +213,13 @@ def write_pool(stack: BenchStack, limit: int = 4000) -> Path:
     return path
 
 
-def search(stack, api, label, mode, rates, seconds, prefix) -> list[Step]:
+def search(stack, api, label, mode, rates, seconds, prefix, syncs: bool = True) -> list[Step]:
     """Step the offered rate up until two steps in a row are not sustained (the second one shows
     the saturated throughput)."""
     steps = []
     for rate in rates:
         pool = write_pool(stack) if mode == "mix" else None
-        steps.append(measure(stack, api, label, mode, rate, seconds, f"{prefix}{rate}", pool))
+        steps.append(measure(stack, api, label, mode, rate, seconds, f"{prefix}{rate}", pool, syncs=syncs))
         if len(steps) >= 2 and not steps[-1].sustained and not steps[-2].sustained:
             break
     return steps
@@ -236,10 +236,9 @@ def seed(stack: BenchStack, start: int, count: int) -> float:
     """Deployments seed-<start>..seed-<start+count-1>: objects created through the emulator's API
     from 8 threads, then (once the controller has rolled them out) their rows, a SUCCESS CREATE
     request each, written in bulk with exactly what a sync would write, so nothing is stale."""
-    from deployments_app import k8s
+    from deployments_app.config import DeploymentConfig
     from deployments_app.models import Deployment
     from deployments_app.sync import health_of, observed_spec_of, status_of
-    from deployments_app.validators import normalise_config
     from requests_app.models import DeploymentRequest
     from users_app.models import User
 
@@ -249,8 +248,7 @@ def seed(stack: BenchStack, start: int, count: int) -> float:
     def post(chunk: list[str]) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", stack.emulator_port, timeout=30)
         for name in chunk:
-            body = k8s.build_deployment(normalise_config({"identifier": name, "image": "nginx:1.27"}),
-                                        owner=owner_of(name), request_pk=0)
+            body = config_of(name).to_manifest(owner=owner_of(name), request_pk=0)
             conn.request("POST", "/apis/apps/v1/namespaces/default/deployments", json.dumps(body),
                          {"Content-Type": "application/json"})
             response = conn.getresponse()
@@ -271,10 +269,10 @@ def seed(stack: BenchStack, start: int, count: int) -> float:
     deployments = []
     for name in names:
         obj = live[name]
-        observed = observed_spec_of(obj)
+        observed = observed_spec_of(obj, DeploymentConfig.from_live(obj))
         deployments.append(Deployment(
             identifier=name, namespace="default", owner=users[owner_of(name)], status=status_of(obj),
-            health=health_of(obj), desired_config=normalise_config({"identifier": name, "image": "nginx:1.27"}),
+            health=health_of(obj), desired_config=config_of(name).to_dict(),
             observed_spec=observed, image=observed["image"], replicas=observed["replicas"],
             ready_replicas=obj["status"].get("readyReplicas", 0), updated_replicas=obj["status"].get("updatedReplicas", 0),
             available_replicas=obj["status"].get("availableReplicas", 0), generation=obj["metadata"]["generation"],
@@ -294,6 +292,12 @@ def seed(stack: BenchStack, start: int, count: int) -> float:
         ) for d in deployments
     ], batch_size=5000)
     return time.monotonic() - started
+
+
+def config_of(name: str):
+    from deployments_app.config import DeploymentConfig
+
+    return DeploymentConfig.from_input({"identifier": name, "image": "nginx:1.27"})
 
 
 def owner_of(name: str) -> str:
@@ -351,7 +355,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of one step here")
     parser.add_argument("--profile-rate", type=float, default=100)
     parser.add_argument("--large", type=int, help="deployments present in the last part")
-    parser.add_argument("--resync-wait", type=float, default=600, help="at most this long for the resync to drain")
+    parser.add_argument("--resync-wait", type=float, default=900, help="at most this long for the watcher's first list")
     args = parser.parse_args()
     quick = args.quick
     seconds = 8 if quick else 20
@@ -410,15 +414,17 @@ def main() -> None:
     listed = re.findall(r"listed (\d+) managed deployment\(s\).*? in (\d+) ms", stack.log("watcher"))
     print(f"  watcher listed {listed[-1][0] if listed else '?'} deployments in {int(listed[-1][1]) / 1000 if listed else 0:.0f}s "
           f"({time.monotonic() - started:.0f}s after the restart)", flush=True)
-    drained = wait_drained(stack, db_now(), timeout=args.resync_wait)
-    took, synced = time.monotonic() - started, consumers(stack)["sync"][1] - before
-    print(f"  restart + full resync of {large:,} deployments (and the api-only backlog) "
-          f"{'drained in' if drained else 'NOT drained after'} {took:.0f}s: {synced:,} sync messages handled, "
-          f"{synced / took:.0f}/s; every K8SDM_RESYNC_SECONDS (300 s) the watcher publishes all {large:,} keys again",
-          flush=True)
+    time.sleep(30)  # the watcher publishes the listed keys
+    first = consumers(stack)["sync"]
+    time.sleep(30)
+    waiting, delivered = consumers(stack)["sync"]
+    rate = (delivered - first[1]) / 30
+    print(f"  resync after the restart: {delivered - before:,} sync messages handled so far, {rate:.0f}/s, {waiting:,} "
+          f"waiting: about {waiting / rate if rate else float('inf'):.0f}s more; the watcher relists and publishes every "
+          f"key again every K8SDM_RESYNC_SECONDS (300 s). The steps below run while it drains.", flush=True)
     print(f"\nCreates with {large:,} deployments present:\n{HEADER}")
     start_rates = [r for r in rates if r >= best(creates) / 2] or rates
-    large_steps = search(stack, api, "create", "create", start_rates, seconds, "l")
+    large_steps = search(stack, api, "create", "create", start_rates, seconds, "l", syncs=False)
 
     sustained, sustained_mix, sustained_large = best(creates), best(mix), best(large_steps)
     print("\nSummary (sustained: api accepts >= 95% of the offered rate, backlog < 1 s of load, 202->SUCCESS p99 < 1 s):")
