@@ -95,7 +95,17 @@ class BenchStack:
             proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
                                       "--workers", str(workers), "--log-level", "warning"])
         wait_for_port("127.0.0.1", port, timeout=30, proc=proc, what="api")
+        self.api_port = port
         return f"http://127.0.0.1:{port}"
+
+    def api_queue(self) -> int:
+        """Connections waiting in the api's accept queue (requests sent that no worker took yet)."""
+        port = f":{getattr(self, 'api_port', 0):04X}"
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(port) and fields[3] == "0A":  # LISTEN: rx_queue is the accept backlog
+                return int(fields[4].split(":")[1], 16)
+        return 0
 
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")

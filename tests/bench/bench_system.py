@@ -148,10 +148,12 @@ def wait_drained(stack: BenchStack, since: datetime, timeout: float, messages: b
     deadline = time.monotonic() + timeout
     seen = -1
     while time.monotonic() < deadline:
-        # The api may still be answering requests queued in its listen backlog: wait for the count to settle.
+        # The api may still be answering requests queued in its listen backlog: wait until that is
+        # empty and the count has settled.
+        queued = stack.api_queue()
         accepted, left = sql(f"SELECT count(*), count(*) FILTER (WHERE status = 'CREATED') FROM {requests_table} "
                              f"WHERE created_at >= %s", [since])[0]
-        if accepted == seen and not left and not (messages and pending_messages(stack)):
+        if accepted == seen and not queued and not left and not (messages and pending_messages(stack)):
             return True
         seen = accepted
         time.sleep(0.5)
