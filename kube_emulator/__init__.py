@@ -5,9 +5,9 @@ Standalone: ``python -m kube_emulator --port 8001 --kubeconfig /tmp/kubeconfig``
 In-process: ``EmulatorServer().start()``; pytest: ``kube_emulator.pytest_plugin``.
 """
 from .app import Emulator
-from .controller import image_fails
+from .kubelet import crash_exit_code, image_fails
 from .kubeconfig import kubeconfig_dict, write_kubeconfig
 from .server import EmulatorServer, free_port
 
-__all__ = ["Emulator", "EmulatorServer", "free_port", "image_fails", "kubeconfig_dict",
+__all__ = ["Emulator", "EmulatorServer", "crash_exit_code", "free_port", "image_fails", "kubeconfig_dict",
            "write_kubeconfig"]

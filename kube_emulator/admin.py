@@ -37,8 +37,14 @@ async def handle(emu, request: web.Request, path: str) -> dict:
         return {"compactedAt": str(emu.compact())}
     if path == "controller":
         if m == "POST":
-            emu.controller.configure(paused=body.get("paused"), step_delay=body.get("step_delay"),
-                                     failure_deadline=body.get("failure_deadline"))
+            try:
+                emu.controller.configure(paused=body.get("paused"),
+                                         step_delay=body.get("step_delay"),
+                                         failure_deadline=body.get("failure_deadline"),
+                                         node_cpu=body.get("node_cpu"),
+                                         node_memory=body.get("node_memory"))
+            except (TypeError, ValueError) as e:
+                raise errors.bad_request(str(e))
         elif m != "GET":
             raise errors.method_not_allowed()
         return emu.controller.info()

@@ -14,10 +14,12 @@ from typing import Any, Optional
 
 from aiohttp import web
 
-from . import admin, codec, discovery, errors, handlers, tables, watch
+from . import admin, codec, discovery, errors, handlers, logs, tables, watch
 from .controller import ControllerConfig, DeploymentController
 from .errors import ApiError
 from .faults import Faults
+from .kubelet import parse_node_quantity
+from .persist import Snapshotter
 from .resources import RESOURCES
 from .router import Route, route
 from .store import Store, dumps
@@ -37,14 +39,18 @@ class Emulator:
     def __init__(self, step_delay: float = 0.05, failure_deadline: float = 1.0,
                  event_log_size: int = 10000, watch_buffer: int = 10000,
                  bookmark_interval: float = 1.0, log_requests: bool = False,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None, node_cpu: str = "4", node_memory: str = "16Gi",
+                 event_ttl: float = 3600.0, data_dir: Optional[str] = None):
         self.store = Store(event_log_size=event_log_size, watch_buffer=watch_buffer)
         for r in RESOURCES:
-            self.store.register(r.name)
+            self.store.register(r.name, r.selectable_fields if r.extra_fields else None,
+                                r.keep_parsed)
         self.faults = Faults(seed)
-        self._controller_defaults = (step_delay, failure_deadline)
-        self.controller = DeploymentController(self.store,
-                                               ControllerConfig(step_delay, failure_deadline))
+        self._controller_defaults = dict(step_delay=step_delay, failure_deadline=failure_deadline,
+                                         node_cpu=node_cpu, node_memory=node_memory)
+        self.controller = DeploymentController(self.store, ControllerConfig(
+            step_delay, failure_deadline, node_cpu=parse_node_quantity(node_cpu, "4"),
+            node_memory=parse_node_quantity(node_memory, "16Gi"), event_ttl=event_ttl))
         self.bookmark_interval = bookmark_interval
         self.log_requests = log_requests
         self.started = time.time()
@@ -53,7 +59,11 @@ class Emulator:
         self.responses_by_code: dict[int, int] = {}
         self.watches_total = 0
         self.handler_ms: dict[str, float] = {}  # time in handlers per verb (watches excluded)
+        self.snapshots = Snapshotter(self.store, data_dir) if data_dir else None
+        self.restored = self.snapshots.load() if self.snapshots else 0
         handlers.seed_namespaces(self.store)
+        if self.restored:
+            self.controller.adopt()
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -64,18 +74,22 @@ class Emulator:
 
     async def _on_startup(self, app) -> None:
         self.controller.start()
+        if self.snapshots:
+            self.snapshots.start()
+            self.snapshots.mark_dirty()
 
     async def _on_shutdown(self, app) -> None:
         self.drop_watches()
         await self.controller.stop()
+        if self.snapshots:
+            await self.snapshots.close()
 
     # ------------------------------------------------------------------ admin operations
     def reset(self) -> None:
         self.drop_watches()
         self.store.clear()
         self.controller.reset()
-        step, deadline = self._controller_defaults
-        self.controller.configure(paused=False, step_delay=step, failure_deadline=deadline)
+        self.controller.configure(paused=False, **self._controller_defaults)
         self.faults.clear()
         self.faults.injected = 0
         handlers.seed_namespaces(self.store)
@@ -104,6 +118,8 @@ class Emulator:
             "faults": self.faults.describe(),
             "controller": self.controller.info(),
             "bookmark_interval": self.bookmark_interval,
+            "persistence": dict(self.snapshots.info(), restored=self.restored)
+            if self.snapshots else None,
         }
 
     # ------------------------------------------------------------------ HTTP
@@ -166,6 +182,8 @@ class Emulator:
                                      lambda: self.bookmark_interval)
         if r.verb == "list":
             return json_response(handlers.list_objects(store, res, r.ns, q, table))
+        if r.sub == "log":
+            return await logs.serve(request, store, ns, r.name)
         if r.verb == "get":
             return json_response(handlers.get(store, res, ns, r.name, r.sub, table))
         if r.verb == "create":

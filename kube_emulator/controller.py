@@ -1,9 +1,9 @@
 """A simulated Deployment controller.
 
-It does not create Pods or ReplicaSets; it keeps, per Deployment, a tiny model of the
-"new" and "old" ReplicaSets and steps it every ``step_delay`` seconds, writing
-``.status`` the way kube-controller-manager would. See README.md for the failing-image
-convention.
+It keeps, per Deployment, a small model of the "new" and "old" ReplicaSets and steps it
+every ``step_delay`` seconds, writing ``.status`` the way kube-controller-manager would;
+``workloads.Workloads`` makes the ReplicaSets, Pods and Events of the cluster follow the
+model. See README.md for the conventions that make pods fail.
 """
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ import heapq
 import json
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from fractions import Fraction
 from typing import Optional
 
+from . import quota
+from .clock import now_rfc3339
+from .events import EventRecorder
 from .handlers import write_status
-from .resources import DEPLOYMENTS
-from .store import now_rfc3339
-
-SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+from .kubelet import parse_node_quantity
+from .resources import DEPLOYMENTS, PODS, REPLICASETS, RESOURCEQUOTAS
+from .workloads import SAFE_ALPHABET, Workloads
 
 
 def template_hash(template: dict) -> str:
@@ -31,27 +34,6 @@ def template_hash(template: dict) -> str:
         n, r = divmod(n, len(SAFE_ALPHABET))
         out.append(SAFE_ALPHABET[r])
     return "".join(out)
-
-
-def image_fails(image: str) -> bool:
-    """The failing-image convention: tag ``fail`` or registry host ``fail.invalid``."""
-    if not isinstance(image, str):
-        return False
-    ref = image.split("@", 1)[0]
-    first, sep, rest = ref.partition("/")
-    if sep and first.split(":", 1)[0] == "fail.invalid":
-        return True
-    last = ref.rsplit("/", 1)[-1]
-    return ":" in last and last.rsplit(":", 1)[1] == "fail"
-
-
-def template_fails(template: dict) -> bool:
-    spec = (template or {}).get("spec") or {}
-    for fld in ("initContainers", "containers"):
-        for c in spec.get(fld) or []:
-            if isinstance(c, dict) and image_fails(c.get("image", "")):
-                return True
-    return False
 
 
 def _int_or_percent(value, total: int, round_up: bool) -> int:
@@ -92,6 +74,9 @@ class ControllerConfig:
     step_delay: float = 0.05
     failure_deadline: float = 1.0
     paused: bool = False
+    node_cpu: Fraction = Fraction(4)            # the one node's allocatable CPU ...
+    node_memory: Fraction = Fraction(16 * 2**30)  # ... and memory (pods above: unschedulable)
+    event_ttl: float = 3600.0
 
 
 class DeploymentController:
@@ -104,6 +89,10 @@ class DeploymentController:
         self.wake: Optional[asyncio.Event] = None
         self.task: Optional[asyncio.Task] = None
         self.status_writes = 0
+        self.events = EventRecorder(store, self.config.event_ttl)
+        self.workloads = Workloads(store, self.events, self.config)
+        self.blocked: set[tuple] = set()        # Deployments whose pods a quota refuses
+        self.quota_dirty: set[str] = set()      # namespaces whose quota status to refresh
         self.store.listeners.append(self._on_event)
 
     # ------------------------------------------------------------- lifecycle
@@ -123,8 +112,17 @@ class DeploymentController:
         self.states.clear()
         self.heap.clear()
         self.due.clear()
+        self.workloads.reset()
+        self.events.clear()
+        self.blocked.clear()
+        self.quota_dirty.clear()
 
-    def configure(self, paused=None, step_delay=None, failure_deadline=None) -> None:
+    def configure(self, paused=None, step_delay=None, failure_deadline=None, node_cpu=None,
+                  node_memory=None) -> None:
+        if node_cpu is not None:
+            self.config.node_cpu = parse_node_quantity(node_cpu, "4")
+        if node_memory is not None:
+            self.config.node_memory = parse_node_quantity(node_memory, "16Gi")
         if step_delay is not None:
             self.config.step_delay = float(step_delay)
         if failure_deadline is not None:
@@ -137,17 +135,53 @@ class DeploymentController:
     def info(self) -> dict:
         return {"paused": self.config.paused, "step_delay": self.config.step_delay,
                 "failure_deadline": self.config.failure_deadline,
+                "node_cpu": str(self.config.node_cpu), "node_memory": str(self.config.node_memory),
                 "tracked": len(self.states), "pending": len(self.due),
-                "status_writes": self.status_writes}
+                "status_writes": self.status_writes,
+                "pods_created": self.workloads.pods_created,
+                "events_recorded": self.events.recorded}
+
+    def adopt(self) -> None:
+        """After a restart from saved objects: rebuild the model of every Deployment from
+        its status, ReplicaSets and Pods (as a restarted kube-controller-manager would
+        from the API), and look at each once."""
+        self.events.rebuild()
+        now = time.monotonic()
+        for stored in list(self.store.iter_objects(DEPLOYMENTS.name, None)):
+            obj = stored.obj
+            meta, spec = obj["metadata"], obj.get("spec") or {}
+            status = obj.get("status") or {}
+            tmpl = spec.get("template") or {}
+            h = template_hash(tmpl)
+            current = self.workloads.adopt(obj)
+            st = RolloutState(uid=meta.get("uid"))
+            st.observed = status.get("observedGeneration", 0)
+            if h in current:
+                st.hash = h
+                st.new_total = status.get("updatedReplicas", 0)
+                st.new_avail = min(st.new_total, status.get("availableReplicas", 0))
+                st.old_avail = max(0, status.get("availableReplicas", 0) - st.new_avail)
+            st.failing = self.workloads.plan(tmpl).never_ready
+            prog = next((c for c in status.get("conditions") or []
+                         if c.get("type") == "Progressing"), {})
+            st.timed_out = prog.get("reason") == "ProgressDeadlineExceeded"
+            st.done = st.timed_out or prog.get("reason") == "NewReplicaSetAvailable"
+            st.progress_start = now - (self.config.failure_deadline if st.timed_out else 0.0)
+            key = (meta["namespace"], meta["name"])
+            self.states[key] = st
+            self._schedule(key, self.config.step_delay)
 
     # ------------------------------------------------------------- scheduling
     def _on_event(self, ev, source: str) -> None:
-        if ev.res != "deployments":
+        if ev.res != DEPLOYMENTS.name:
+            self._on_other_event(ev, source)
             return
         key = (ev.ns, ev.name)
         if ev.type == "DELETED":
             self.states.pop(key, None)
             self.due.pop(key, None)
+            self.blocked.discard(key)
+            self.workloads.forget(key)
             return
         if source == "controller":
             return
@@ -159,6 +193,21 @@ class DeploymentController:
             self.states.pop(key, None)
         if st is None or st.observed < gen or not st.done:
             self._schedule(key, self.config.step_delay)
+
+    def _on_other_event(self, ev, source: str) -> None:
+        if ev.res in (PODS.name, RESOURCEQUOTAS.name) and source not in ("controller", "quota") \
+                and self.store.by_ns[RESOURCEQUOTAS.name].get(ev.ns):
+            self.quota_dirty.add(ev.ns)
+            if self.wake:
+                self.wake.set()
+        if ev.res == RESOURCEQUOTAS.name or (ev.res == PODS.name and ev.type == "DELETED"):
+            for key in [k for k in self.blocked if k[0] == ev.ns]:
+                self._schedule(key, 0.0)   # a quota changed or freed room: try again
+        if ev.type == "DELETED" and source != "controller" and \
+                ev.res in (PODS.name, REPLICASETS.name):
+            key = self.workloads.lost(ev.res, ev.ns, ev.name)
+            if key is not None and key in self.states:
+                self._schedule(key, self.config.step_delay)
 
     def _schedule(self, key, delay: float) -> None:
         when = time.monotonic() + delay
@@ -183,11 +232,18 @@ class DeploymentController:
 
     async def _loop_once(self) -> None:
         self.wake.clear()
-        if self.config.paused or not self.heap:
+        expire_at = self.events.expire()
+        while self.quota_dirty:
+            quota.refresh_status(self.store, self.quota_dirty.pop())
+        delay = None if self.config.paused or not self.heap else \
+            self.heap[0][0] - time.monotonic()
+        if expire_at is not None:
+            delay = max(0.0, min(delay if delay is not None else 3600.0,
+                                 expire_at - time.monotonic()) + 0.01)
+        if delay is None:
             await self.wake.wait()
             return
-        delay = self.heap[0][0] - time.monotonic()
-        if delay > 0:
+        if delay > 0 or self.config.paused:
             try:
                 await asyncio.wait_for(self.wake.wait(), delay)
             except asyncio.TimeoutError:
@@ -242,7 +298,7 @@ class DeploymentController:
             if st.hash != h:
                 st.old_avail = min(st.old_avail + st.new_avail, max(n, 0)) if st.hash else 0
                 st.hash = h
-                st.failing = template_fails(tmpl)
+                st.failing = self.workloads.plan(tmpl).never_ready
                 st.new_total = st.new_avail = 0
                 st.new_total = min(n, max(1, max_surge if st.old_avail else math.ceil(n / 2)))
                 if st.failing and not st.old_avail:
@@ -285,6 +341,30 @@ class DeploymentController:
             else:
                 progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
 
+        failure = None
+        if st.hash is not None:
+            synced = self.workloads.sync(obj, st.hash, st.new_total, st.new_avail, st.old_avail,
+                                         max_surge)
+            failure = synced.failure
+            if failure is not None:      # a quota refuses pods: fewer than the model wanted
+                st.new_total = synced.created
+                st.new_avail = min(st.new_avail, synced.created)
+                self.blocked.add(key)
+                st.done = False
+                if now - st.progress_start >= self.config.failure_deadline:
+                    progressing = ("False", "ProgressDeadlineExceeded",
+                                   f'ReplicaSet "{rs_name}" has timed out progressing.')
+                    st.timed_out = st.done = True
+                    again = False
+                else:
+                    progressing = ("True", "ReplicaSetUpdated",
+                                   f'ReplicaSet "{rs_name}" is progressing.')
+                    again = True
+            else:
+                self.blocked.discard(key)
+            pod_next = synced.next_at
+        else:
+            pod_next = None
         available = st.new_avail + st.old_avail
         total = st.new_total + st.old_avail
         old_status = obj.get("status") or {}
@@ -315,16 +395,21 @@ class DeploymentController:
             old_conds["Progressing"].get("message")))
         if prog:
             conds.append(self._cond("Progressing", prog, old_conds.get("Progressing"), ts))
+        if failure is not None:
+            conds.append(self._cond("ReplicaFailure", ("True", "FailedCreate", failure),
+                                    old_conds.get("ReplicaFailure"), ts))
         status["conditions"] = conds
         if status != old_status:
             write_status(self.store, DEPLOYMENTS, key[0], key[1], status)
             self.status_writes += 1
         if again:
             delay = self.config.step_delay
-            if st.failing and n > 0:
+            if (st.failing or failure is not None) and n > 0:
                 remaining = st.progress_start + self.config.failure_deadline - time.monotonic()
                 delay = max(0.0, min(max(delay, 0.05), remaining)) if remaining > 0 else 0.0
             self._schedule(key, delay)
+        elif pod_next is not None:
+            self._schedule(key, max(0.0, pod_next - time.monotonic()))
 
     @staticmethod
     def _cond(type_: str, val: tuple, old: Optional[dict], ts: str) -> dict:

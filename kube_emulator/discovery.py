@@ -1,6 +1,11 @@
 """Discovery documents (legacy, non-aggregated) and a minimal OpenAPI v3."""
 from __future__ import annotations
 
+import base64
+import hashlib
+
+from .resources import RESOURCES, Resource
+
 VERSION = {
     "major": "1",
     "minor": "37",
@@ -17,8 +22,8 @@ VERSION = {
     "platform": "linux/amd64",
 }
 
-DEPLOYMENT_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
-NAMESPACE_VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
+ITEM_VERBS = ("get", "patch", "update", "delete")
+CATEGORY_ALL = ("pods", "deployments", "replicasets")  # what `kubectl get all` lists
 
 
 def api_versions(host: str) -> dict:
@@ -41,36 +46,44 @@ def apps_group() -> dict:
     return dict({"kind": "APIGroup", "apiVersion": "v1"}, **APPS_GROUP)
 
 
+def _storage_hash(res: Resource) -> str:
+    return base64.b64encode(hashlib.sha1(res.api_version.encode() + res.name.encode())
+                            .digest()[:8]).decode()
+
+
+def _entries(res: Resource) -> list[dict]:
+    verbs = sorted(set(res.collection_verbs) | set(ITEM_VERBS))
+    main = {"name": res.name, "singularName": res.singular, "namespaced": res.namespaced,
+            "kind": res.kind, "verbs": verbs}
+    if res.short_names:
+        main["shortNames"] = list(res.short_names)
+    if res.name in CATEGORY_ALL:
+        main["categories"] = ["all"]
+    main["storageVersionHash"] = _storage_hash(res)
+    out = [main]
+    for sub in res.subresources:
+        entry = {"name": f"{res.name}/{sub}", "singularName": "", "namespaced": res.namespaced,
+                 "kind": res.kind, "verbs": ["get", "patch", "update"]}
+        if sub == "scale":
+            entry.update(group="autoscaling", version="v1", kind="Scale")
+        elif sub == "log":
+            entry.update(kind="Pod", verbs=["get"])
+        out.append(entry)
+    return out
+
+
+def _resource_list(group: str) -> list[dict]:
+    return [e for r in RESOURCES if r.group == group
+            for e in _entries(r)]
+
+
 def core_v1_resources() -> dict:
-    return {
-        "kind": "APIResourceList",
-        "groupVersion": "v1",
-        "resources": [
-            {"name": "namespaces", "singularName": "namespace", "namespaced": False,
-             "kind": "Namespace", "verbs": NAMESPACE_VERBS, "shortNames": ["ns"],
-             "storageVersionHash": "Q3oi5N2YM8M="},
-            {"name": "namespaces/status", "singularName": "", "namespaced": False,
-             "kind": "Namespace", "verbs": ["get", "patch", "update"]},
-        ],
-    }
+    return {"kind": "APIResourceList", "groupVersion": "v1", "resources": _resource_list("")}
 
 
 def apps_v1_resources() -> dict:
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": "apps/v1",
-        "resources": [
-            {"name": "deployments", "singularName": "deployment", "namespaced": True,
-             "kind": "Deployment", "verbs": DEPLOYMENT_VERBS, "shortNames": ["deploy"],
-             "categories": ["all"], "storageVersionHash": "8aSe+NMegvE="},
-            {"name": "deployments/scale", "singularName": "", "namespaced": True,
-             "group": "autoscaling", "version": "v1", "kind": "Scale",
-             "verbs": ["get", "patch", "update"]},
-            {"name": "deployments/status", "singularName": "", "namespaced": True,
-             "kind": "Deployment", "verbs": ["get", "patch", "update"]},
-        ],
-    }
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1",
+            "resources": _resource_list("apps")}
 
 
 PATCH_TYPES = ["application/json-patch+json", "application/merge-patch+json",
@@ -128,12 +141,22 @@ def _doc(paths: dict, kinds: list[tuple[str, str, str]]) -> dict:
             "paths": paths, "components": {"schemas": schemas}}
 
 
+def _group_doc(group: str) -> dict:
+    paths: dict = {}
+    kinds = []
+    for r in RESOURCES:
+        if r.group == group:
+            paths.update(_ops(r.group, r.version, r.kind, r.namespaced, r.name))
+            kinds.append((r.group, r.version, r.kind))
+    return _doc(paths, kinds)
+
+
 def openapi_v3_apps_v1() -> dict:
-    return _doc(_ops("apps", "v1", "Deployment", True, "deployments"), [("apps", "v1", "Deployment")])
+    return _group_doc("apps")
 
 
 def openapi_v3_core_v1() -> dict:
-    return _doc(_ops("", "v1", "Namespace", False, "namespaces"), [("", "v1", "Namespace")])
+    return _group_doc("")
 
 
 HEALTH_PATHS = ("healthz", "livez", "readyz")

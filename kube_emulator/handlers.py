@@ -16,13 +16,14 @@ import uuid
 from typing import Any, Optional
 
 from . import errors, tables
-from .patch import PatchConflict, PatchError, json_patch, merge_patch, strategic_merge_patch
+from .clock import now_rfc3339
 from .codec import JSON_PATCH, MERGE_PATCH
+from .patch import PatchConflict, PatchError, json_patch, merge_patch, strategic_merge_patch
 from .resources import NAMESPACES, RESOURCES, Resource
 from .schema import prune_unknown
 from .selectors import (field_selector_name, label_selector_string, parse_field_selector,
                         parse_label_selector)
-from .store import Store, Stored, dumps, now_rfc3339
+from .store import Store, Stored, dumps
 
 CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list "
                     "result. You can start a new list without the continue parameter, or use the "
@@ -273,6 +274,7 @@ def create(store: Store, res: Resource, ns: str, body: Any, q) -> Result:
     name = meta["name"]
     if res.namespaced and store.get(NAMESPACES.name, "", ns) is None:
         raise errors.not_found(NAMESPACES.name, "", ns)
+    res.admit(store, body, ns)
     if store.get(res.name, ns if res.namespaced else "", name) is not None:
         raise errors.already_exists(res.name, res.group, name)
     _system_metadata(res, body, ns)
@@ -313,7 +315,8 @@ def _with_status(res: Resource, cur: Stored, body: dict, sub: Optional[str]) -> 
         new = json.loads(cur.raw)
         new["status"] = body.get("status") if isinstance(body.get("status"), dict) else {}
         return new
-    body["status"] = json.loads(cur.raw).get("status", {})
+    if res.has_status:
+        body["status"] = json.loads(cur.raw).get("status", {})
     body["kind"], body["apiVersion"] = res.kind, res.api_version
     return body
 
@@ -452,7 +455,18 @@ def delete(store: Store, res: Resource, ns: str, name: str, body: Optional[dict]
         return _delete_namespace(store, cur, dry)
     if dry:
         return cur.raw
-    store.remove(res.name, ns, name)
+    policy = opts.get("propagationPolicy") or q.get("propagationPolicy")
+    if opts.get("orphanDependents") is True:
+        policy = "Orphan"
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.invalid("DeleteOptions", "meta.k8s.io", "", [errors.cause(
+            "propagationPolicy", "FieldValueNotSupported",
+            f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+            f'"Orphan"')])
+    final = store.remove(res.name, ns, name)
+    collect_garbage(store, meta["uid"], orphan=policy == "Orphan")
+    if res.returns_deleted_object:
+        return final.raw
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
             "details": {"name": name, "group": res.group, "kind": res.name, "uid": meta["uid"]}}
 
@@ -474,6 +488,28 @@ def _delete_namespace(store: Store, cur: Stored, dry: bool) -> Result:
     return st.raw
 
 
+def collect_garbage(store: Store, uid: str, orphan: bool = False) -> None:
+    """What the garbage collector does once an owner is gone: delete its dependants (and
+    theirs), or with ``orphan`` drop the ownerReference. Done at once, not in the
+    background: the emulator has no finalizers or graceful deletion."""
+    for res_name, ns, name in store.dependants_of(uid):
+        st = store.get(res_name, ns, name)
+        if st is None:
+            continue
+        if orphan:
+            obj = json.loads(st.raw)
+            refs = [r for r in obj["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != uid]
+            if refs:
+                obj["metadata"]["ownerReferences"] = refs
+            else:
+                obj["metadata"].pop("ownerReferences", None)
+            store.put(res_name, obj, "MODIFIED", prev=st, source="gc")
+        else:
+            store.remove(res_name, ns, name, source="gc")
+            collect_garbage(store, st.uid)
+
+
 def delete_collection(store: Store, res: Resource, ns: Optional[str], q) -> Result:
     label, field = matchers(res, q)
     dry = _dry_run(q)
@@ -485,5 +521,6 @@ def delete_collection(store: Store, res: Resource, ns: Optional[str], q) -> Resu
             items.append(st.obj)
         else:
             items.append(store.remove(res.name, st.namespace, st.name).obj)
+            collect_garbage(store, st.uid)
     return {"kind": res.list_kind, "apiVersion": res.api_version,
             "metadata": {"resourceVersion": str(store.rv)}, "items": items}

@@ -7,7 +7,10 @@ method here, so adding a resource means adding a class, not ``if`` branches else
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Optional
+
+from . import quantity
+from .clock import age as human_age
 
 from .errors import ApiError, bad_request, cause, invalid, invalid_value, required
 from .selectors import FIELD_GETTERS, label_selector_string, selector_from_label_selector
@@ -43,6 +46,17 @@ class Resource:
     protected: tuple = ()           # names that may never be deleted (403)
     kept_on_update: tuple = ()      # top-level fields an update that omits them keeps
     deletes_contents = False        # a namespace: deleting it deletes every object in it
+    has_status = True               # Events have no .status
+    returns_deleted_object = False  # DELETE answers the object (pods) rather than a Status
+    keep_parsed = True              # False: the store keeps only JSON of current versions
+    extra_fields: tuple = ()        # field selectors beyond metadata.name/namespace
+
+    def selectable_fields(self, obj: dict) -> Optional[dict]:
+        """Values of ``extra_fields`` for the store's field-selector index."""
+        return None
+
+    def admit(self, store, obj: dict, ns: str) -> None:
+        """Admission on create (e.g. quota); raise an ApiError to refuse."""
 
     def subresource(self, sub: str):
         """The subresource ``sub`` names, or None when it has none such."""
@@ -174,6 +188,58 @@ def _image_pull_policy(image: str) -> str:
     return "IfNotPresent"
 
 
+def validate_containers(containers: Any, path: str) -> list[dict]:
+    causes: list[dict] = []
+    if not containers:
+        return [required(path)]
+    if not isinstance(containers, list):
+        return [invalid_value(path, containers, "must be a list")]
+    seen = set()
+    for i, c in enumerate(containers):
+        base = f"{path}[{i}]"
+        if not isinstance(c, dict):
+            causes.append(invalid_value(base, c, "must be an object"))
+            continue
+        n = c.get("name")
+        if not n:
+            causes.append(required(base + ".name"))
+        elif not isinstance(n, str) or not DNS1123_LABEL.match(n) or len(n) > 63:
+            causes.append(invalid_value(base + ".name", n, LABEL_MSG))
+        elif n in seen:
+            causes.append(cause(base + ".name", "FieldValueDuplicate", f'Duplicate value: "{n}"'))
+        else:
+            seen.add(n)
+        if not c.get("image") or not isinstance(c.get("image"), str) or not c["image"].strip():
+            causes.append(required(base + ".image"))
+        for j, p in enumerate(c.get("ports") or []):
+            cp = p.get("containerPort") if isinstance(p, dict) else None
+            if not isinstance(cp, int) or not 1 <= cp <= 65535:
+                causes.append(invalid_value(f"{base}.ports[{j}].containerPort", cp,
+                                            "must be between 1 and 65535, inclusive"))
+    return causes
+
+
+def default_pod_spec(tspec: dict) -> None:
+    """The apiserver's defaults for a PodSpec (in a template or a Pod)."""
+    tspec.setdefault("restartPolicy", "Always")
+    tspec.setdefault("terminationGracePeriodSeconds", 30)
+    tspec.setdefault("dnsPolicy", "ClusterFirst")
+    tspec.setdefault("securityContext", {})
+    tspec.setdefault("schedulerName", "default-scheduler")
+    for field in ("containers", "initContainers"):
+        for c in tspec.get(field) or []:
+            if not isinstance(c, dict):
+                continue
+            if isinstance(c.get("image"), str) and c.get("image"):
+                c.setdefault("imagePullPolicy", _image_pull_policy(c["image"]))
+            c.setdefault("terminationMessagePath", "/dev/termination-log")
+            c.setdefault("terminationMessagePolicy", "File")
+            c.setdefault("resources", {})
+            for p in c.get("ports") or []:
+                if isinstance(p, dict):
+                    p.setdefault("protocol", "TCP")
+
+
 class DeploymentResource(Resource):
     name = "deployments"
     singular = "deployment"
@@ -209,28 +275,8 @@ class DeploymentResource(Resource):
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         tmpl = spec.get("template")
-        if not isinstance(tmpl, dict):
-            return
-        tspec = tmpl.get("spec")
-        if not isinstance(tspec, dict):
-            return
-        tspec.setdefault("restartPolicy", "Always")
-        tspec.setdefault("terminationGracePeriodSeconds", 30)
-        tspec.setdefault("dnsPolicy", "ClusterFirst")
-        tspec.setdefault("securityContext", {})
-        tspec.setdefault("schedulerName", "default-scheduler")
-        for field in ("containers", "initContainers"):
-            for c in tspec.get(field) or []:
-                if not isinstance(c, dict):
-                    continue
-                if isinstance(c.get("image"), str) and c.get("image"):
-                    c.setdefault("imagePullPolicy", _image_pull_policy(c["image"]))
-                c.setdefault("terminationMessagePath", "/dev/termination-log")
-                c.setdefault("terminationMessagePolicy", "File")
-                c.setdefault("resources", {})
-                for p in c.get("ports") or []:
-                    if isinstance(p, dict):
-                        p.setdefault("protocol", "TCP")
+        if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
+            default_pod_spec(tmpl["spec"])
 
     def check_types(self, obj: dict) -> None:
         """Mimic JSON decoding errors of the Go apiserver for the fields clients get wrong."""
@@ -275,35 +321,8 @@ class DeploymentResource(Resource):
         tspec = tmpl.get("spec") if isinstance(tmpl.get("spec"), dict) else None
         if not tmpl:
             causes.append(required("spec.template"))
-        containers = (tspec or {}).get("containers")
-        if not containers:
-            causes.append(required("spec.template.spec.containers"))
-        elif not isinstance(containers, list):
-            causes.append(invalid_value("spec.template.spec.containers", containers, "must be a list"))
-        else:
-            seen = set()
-            for i, c in enumerate(containers):
-                base = f"spec.template.spec.containers[{i}]"
-                if not isinstance(c, dict):
-                    causes.append(invalid_value(base, c, "must be an object"))
-                    continue
-                n = c.get("name")
-                if not n:
-                    causes.append(required(base + ".name"))
-                elif not isinstance(n, str) or not DNS1123_LABEL.match(n) or len(n) > 63:
-                    causes.append(invalid_value(base + ".name", n, LABEL_MSG))
-                elif n in seen:
-                    causes.append(cause(base + ".name", "FieldValueDuplicate",
-                                        f'Duplicate value: "{n}"'))
-                else:
-                    seen.add(n)
-                if not c.get("image") or not isinstance(c.get("image"), str) or not c["image"].strip():
-                    causes.append(required(base + ".image"))
-                for j, p in enumerate(c.get("ports") or []):
-                    cp = p.get("containerPort") if isinstance(p, dict) else None
-                    if not isinstance(cp, int) or not 1 <= cp <= 65535:
-                        causes.append(invalid_value(f"{base}.ports[{j}].containerPort", cp,
-                                                    "must be between 1 and 65535, inclusive"))
+        causes.extend(validate_containers((tspec or {}).get("containers"),
+                                          "spec.template.spec.containers"))
         strategy = spec.get("strategy") or {}
         if isinstance(strategy, dict) and strategy.get("type") not in (None, "RollingUpdate", "Recreate"):
             causes.append(cause("spec.strategy.type", "FieldValueNotSupported",
@@ -343,8 +362,319 @@ class DeploymentResource(Resource):
         ]
 
 
+def _fields_getters(names: tuple) -> dict:
+    return dict(FIELD_GETTERS, **{n: (lambda o, n=n: (o.fields or {}).get(n, ""))
+                                  for n in names})
+
+
+class ReplicaSetResource(DeploymentResource):
+    name = "replicasets"
+    singular = "replicaset"
+    kind = "ReplicaSet"
+    short_names = ["rs"]
+
+    def generation_changed(self, old: dict, new: dict) -> bool:
+        return new.get("spec") != old.get("spec")
+
+    def default(self, obj: dict) -> None:
+        spec = obj.get("spec")
+        if not isinstance(spec, dict):
+            return
+        spec.setdefault("replicas", 1)
+        tmpl = spec.get("template")
+        if isinstance(tmpl, dict) and isinstance(tmpl.get("spec"), dict):
+            default_pod_spec(tmpl["spec"])
+
+    def table_columns(self):
+        return [
+            _column("Name", "Name", "name"),
+            dict(_column("Desired", "Number of desired pods"), type="integer"),
+            dict(_column("Current", "Number of actually running pods"), type="integer"),
+            dict(_column("Ready", "Number of pods ready"), type="integer"),
+            _column("Age", "Age"),
+            _column("Containers", "Names of each container in the template.", priority=1),
+            _column("Images", "Images referenced by each container in the template.", priority=1),
+            _column("Selector", "Label selector for pods.", priority=1),
+        ]
+
+    def table_cells(self, obj: dict, age: str):
+        spec = obj.get("spec") or {}
+        st = obj.get("status") or {}
+        cs = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+        return [obj["metadata"]["name"], int(spec.get("replicas", 1)), int(st.get("replicas", 0)),
+                int(st.get("readyReplicas", 0)), age, ",".join(c.get("name", "") for c in cs),
+                ",".join(c.get("image", "") for c in cs),
+                label_selector_string(spec.get("selector") or {})]
+
+
+class PodResource(Resource):
+    name = "pods"
+    singular = "pod"
+    kind = "Pod"
+    group = ""
+    version = "v1"
+    namespaced = True
+    short_names = ["po"]
+    collection_verbs = ("list", "watch", "create", "deletecollection")
+    subresources = ("status", "log")
+    returns_deleted_object = True
+    keep_parsed = False
+    extra_fields = ("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                    "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName")
+    field_getters = dict(_fields_getters(extra_fields), **{"status.phase": lambda o: o.phase})
+
+    def selectable_fields(self, obj: dict) -> Optional[dict]:
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        return {"spec.nodeName": spec.get("nodeName") or "",
+                "spec.restartPolicy": spec.get("restartPolicy") or "",
+                "spec.schedulerName": spec.get("schedulerName") or "",
+                "spec.serviceAccountName": spec.get("serviceAccountName") or "",
+                "status.podIP": status.get("podIP") or "",
+                "status.nominatedNodeName": status.get("nominatedNodeName") or ""}
+
+    def default(self, obj: dict) -> None:
+        spec = obj.get("spec")
+        if isinstance(spec, dict):
+            default_pod_spec(spec)
+        status = obj.get("status")
+        if not isinstance(status, dict) or not status:
+            obj["status"] = {"phase": "Pending", "qosClass": qos_class(spec or {})}
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:
+        causes = _validate_meta(obj, DNS1123_SUBDOMAIN, SUBDOMAIN_MSG, 253)
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        causes.extend(validate_containers(spec.get("containers"), "spec.containers"))
+        return causes
+
+    def admit(self, store, obj: dict, ns: str) -> None:
+        from .quota import admit_pod
+        admit_pod(store, ns, obj)
+
+    def table_columns(self):
+        return [
+            _column("Name", "Name", "name"),
+            _column("Ready", "The aggregate readiness state of this pod for accepting traffic."),
+            _column("Status", "The aggregate status of the containers in this pod."),
+            _column("Restarts", "The number of times the containers in this pod have been "
+                    "restarted and when the last container in this pod has restarted."),
+            _column("Age", "Age"),
+            _column("IP", "The IP address assigned to the pod", priority=1),
+            _column("Node", "The name of the node assigned to the pod", priority=1),
+            _column("Nominated Node", "The name of the node nominated by the scheduler",
+                    priority=1),
+            _column("Readiness Gates", "The readiness gates of the pod", priority=1),
+        ]
+
+    def table_cells(self, obj: dict, age: str):
+        spec = obj.get("spec") or {}
+        st = obj.get("status") or {}
+        statuses = st.get("containerStatuses") or []
+        reason = st.get("reason") or st.get("phase") or "Pending"
+        restarts, ready, last_restart, running = 0, 0, None, False
+        for cs in reversed(statuses):
+            restarts += int(cs.get("restartCount", 0))
+            last = ((cs.get("lastState") or {}).get("terminated") or {}).get("finishedAt")
+            if last and (last_restart is None or last > last_restart):
+                last_restart = last
+            state = cs.get("state") or {}
+            if (state.get("waiting") or {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif (state.get("terminated") or {}).get("reason"):
+                reason = state["terminated"]["reason"]
+            elif state.get("terminated") is not None:
+                reason = f"ExitCode:{state['terminated'].get('exitCode', 0)}"
+            elif cs.get("ready") and state.get("running") is not None:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            reason = "Running"
+        if obj["metadata"].get("deletionTimestamp"):
+            reason = "Terminating"
+        restart_cell = str(restarts) if last_restart is None else \
+            f"{restarts} ({human_age(last_restart)} ago)"
+        return [obj["metadata"]["name"], f"{ready}/{len(spec.get('containers') or [])}", reason,
+                restart_cell, age, st.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
+                st.get("nominatedNodeName") or "<none>", "<none>"]
+
+
+def _container_requests(c: Any) -> dict:
+    res = (c.get("resources") or {}) if isinstance(c, dict) else {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    out = {}
+    for name in ("cpu", "memory"):
+        # a missing request defaults to the limit, as the apiserver's defaulting does
+        v = quantity.parse(req[name]) if name in req else quantity.parse(lim.get(name))
+        if v is not None:
+            out[name] = v
+    return out
+
+
+def pod_requests(spec: dict) -> dict[str, Any]:
+    """The pod's effective requests {"cpu": Fraction, "memory": Fraction}: its containers
+    summed, or the largest init container when that is more (as the scheduler counts)."""
+    total: dict = {}
+    for c in spec.get("containers") or []:
+        for name, v in _container_requests(c).items():
+            total[name] = total.get(name, 0) + v
+    for c in spec.get("initContainers") or []:
+        for name, v in _container_requests(c).items():
+            total[name] = max(total.get(name, 0), v)
+    return total
+
+
+def pod_limits(spec: dict) -> dict[str, Any]:
+    out: dict = {}
+    for c in spec.get("containers") or []:
+        lim = ((c.get("resources") or {}).get("limits") or {}) if isinstance(c, dict) else {}
+        for name in ("cpu", "memory"):
+            v = quantity.parse(lim.get(name))
+            if v is not None:
+                out[name] = out.get(name, 0) + v
+    return out
+
+
+def qos_class(spec: dict) -> str:
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    any_set, guaranteed = False, bool(containers)
+    for c in containers:
+        res = c.get("resources") or {}
+        req, lim = res.get("requests") or {}, res.get("limits") or {}
+        if req or lim:
+            any_set = True
+        for name in ("cpu", "memory"):
+            if name not in lim or (name in req and quantity.parse(req[name]) !=
+                                   quantity.parse(lim[name])):
+                guaranteed = False
+    if guaranteed and any_set:
+        return "Guaranteed"
+    return "Burstable" if any_set else "BestEffort"
+
+
+class EventResource(Resource):
+    name = "events"
+    singular = "event"
+    kind = "Event"
+    group = ""
+    version = "v1"
+    namespaced = True
+    short_names = ["ev"]
+    collection_verbs = ("list", "watch", "create", "deletecollection")
+    has_status = False
+    keep_parsed = False
+    extra_fields = ("involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                    "involvedObject.uid", "involvedObject.apiVersion",
+                    "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
+                    "reportingComponent", "source", "type")
+    field_getters = _fields_getters(extra_fields)
+
+    def selectable_fields(self, obj: dict) -> Optional[dict]:
+        inv = obj.get("involvedObject")
+        inv = inv if isinstance(inv, dict) else {}
+        fields = {f"involvedObject.{k}": str(inv.get(k) or "") for k in (
+            "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")}
+        fields.update(reason=str(obj.get("reason") or ""),
+                      reportingComponent=str(obj.get("reportingComponent") or ""),
+                      source=str(((obj.get("source") or {}) if isinstance(obj.get("source"), dict)
+                                  else {}).get("component") or ""),
+                      type=str(obj.get("type") or ""))
+        return fields
+
+    def default(self, obj: dict) -> None:
+        obj.setdefault("type", "Normal")
+        obj.setdefault("count", 1)
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:
+        causes = _validate_meta(obj, DNS1123_SUBDOMAIN, SUBDOMAIN_MSG, 253)
+        involved = obj.get("involvedObject")
+        if not isinstance(involved, dict) or not involved:
+            causes.append(required("involvedObject"))
+        elif involved.get("namespace") not in (None, "", obj["metadata"].get("namespace")):
+            causes.append(invalid_value("involvedObject.namespace", involved.get("namespace"),
+                                        "does not match event.namespace"))
+        if obj.get("type") not in ("Normal", "Warning"):
+            causes.append(cause("type", "FieldValueNotSupported",
+                                f'Unsupported value: "{obj.get("type")}": supported values: '
+                                f'"Normal", "Warning"'))
+        return causes
+
+    def table_columns(self):
+        return [
+            _column("Last Seen", "Time when last event from this object was seen"),
+            _column("Type", "Type of this event"),
+            _column("Reason", "Reason of this event"),
+            _column("Object", "Involved object of this event"),
+            _column("Subobject", "Sub-object of this event", priority=1),
+            _column("Source", "Source of this event", priority=1),
+            _column("Message", "Message of this event"),
+            _column("First Seen", "Time when first event from this object was seen", priority=1),
+            dict(_column("Count", "Count of this event", priority=1), type="integer"),
+            _column("Name", "Name of this event", "name", priority=1),
+        ]
+
+    def table_cells(self, obj: dict, age: str):
+        inv = obj.get("involvedObject") or {}
+        first = human_age(obj.get("firstTimestamp")) if obj.get("firstTimestamp") else age
+        last = human_age(obj.get("lastTimestamp")) if obj.get("lastTimestamp") else first
+        target = f"{str(inv.get('kind', '')).lower()}/{inv['name']}" if inv.get("name") else \
+            str(inv.get("kind", "")).lower()
+        source = (obj.get("source") or {}).get("component") or obj.get("reportingComponent") or ""
+        host = (obj.get("source") or {}).get("host")
+        if host:
+            source = f"{source}, {host}"
+        return [last, obj.get("type", ""), obj.get("reason", ""), target,
+                inv.get("fieldPath", ""), source, str(obj.get("message", "")).strip(), first,
+                int(obj.get("count") or 1), obj["metadata"]["name"]]
+
+
+QUOTA_RESOURCES = ("pods", "count/pods", "cpu", "requests.cpu", "limits.cpu", "memory",
+                   "requests.memory", "limits.memory")
+
+
+class ResourceQuotaResource(Resource):
+    name = "resourcequotas"
+    singular = "resourcequota"
+    kind = "ResourceQuota"
+    group = ""
+    version = "v1"
+    namespaced = True
+    short_names = ["quota"]
+    collection_verbs = ("list", "watch", "create", "deletecollection")
+    subresources = ("status",)
+
+    def validate(self, obj: dict, old: dict | None) -> list[dict]:
+        causes = _validate_meta(obj, DNS1123_SUBDOMAIN, SUBDOMAIN_MSG, 253)
+        hard = (obj.get("spec") or {}).get("hard") or {}
+        if not isinstance(hard, dict):
+            return causes + [invalid_value("spec.hard", hard, "must be a map of quantities")]
+        for k, v in hard.items():
+            if quantity.parse(v) is None:
+                causes.append(invalid_value(f"spec.hard[{k}]", v, "must be a valid quantity"))
+        return causes
+
+    def table_columns(self):
+        return [_column("Name", "Name", "name"), _column("Age", "Age"),
+                _column("Request", "Request represents a minimum amount of cpu/memory that a "
+                        "container may consume."),
+                _column("Limit", "Limits control the maximum amount of cpu/memory that a "
+                        "container may use independent of contention on the node.")]
+
+    def table_cells(self, obj: dict, age: str):
+        st = obj.get("status") or {}
+        hard, used = st.get("hard") or {}, st.get("used") or {}
+        req = [f"{k}: {used.get(k, '0')}/{v}" for k, v in sorted(hard.items())
+               if not k.startswith("limits.")]
+        lim = [f"{k}: {used.get(k, '0')}/{v}" for k, v in sorted(hard.items())
+               if k.startswith("limits.")]
+        return [obj["metadata"]["name"], age, ", ".join(req), ", ".join(lim)]
+
+
 DEPLOYMENTS = DeploymentResource()
 NAMESPACES = NamespaceResource()
-RESOURCES: tuple[Resource, ...] = (NAMESPACES, DEPLOYMENTS)
+REPLICASETS = ReplicaSetResource()
+PODS = PodResource()
+EVENTS = EventResource()
+RESOURCEQUOTAS = ResourceQuotaResource()
+RESOURCES: tuple[Resource, ...] = (NAMESPACES, PODS, EVENTS, RESOURCEQUOTAS, DEPLOYMENTS,
+                                   REPLICASETS)
 BY_PATH: dict[tuple[str, str, str], Resource] = {
     (r.group, r.version, r.name): r for r in RESOURCES}

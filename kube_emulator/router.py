@@ -73,7 +73,7 @@ def _shaped(method: str, res: Resource, ns: Optional[str], rest: list[str], watc
     if len(rest) == 2:
         sub = res.subresource(rest[1])
         if sub is not None:
-            verb = SUB_VERBS.get(method)
+            verb = SUB_VERBS.get(method) if sub != "log" else {"GET": "get"}.get(method)
             if verb is None:
                 return Route("notallowed", method.lower())
             return Route("item", verb, res, ns, rest[0], sub)

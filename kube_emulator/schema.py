@@ -14,7 +14,9 @@ import sys
 import typing
 from functools import lru_cache
 
-ROOTS = {"Deployment": "V1Deployment", "Namespace": "V1Namespace", "Scale": "V1Scale"}
+ROOTS = {"Deployment": "V1Deployment", "Namespace": "V1Namespace", "Scale": "V1Scale",
+         "ReplicaSet": "V1ReplicaSet", "Pod": "V1Pod", "Event": "CoreV1Event",
+         "ResourceQuota": "V1ResourceQuota"}
 _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "known_fields.json")
 
 

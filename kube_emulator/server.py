@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from typing import Any, Optional
@@ -33,13 +34,17 @@ class EmulatorServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, step_delay: float = 0.05,
                  failure_deadline: float = 1.0, event_log_size: int = 10000,
                  watch_buffer: int = 10000, bookmark_interval: float = 1.0,
-                 log_requests: bool = False, seed: Optional[int] = None):
+                 log_requests: bool = False, seed: Optional[int] = None,
+                 node_cpu: str = "4", node_memory: str = "16Gi", event_ttl: float = 3600.0,
+                 data_dir: Optional[str] = None):
         self.host = host
         self.port = port
         self.emulator = Emulator(step_delay=step_delay, failure_deadline=failure_deadline,
                                  event_log_size=event_log_size, watch_buffer=watch_buffer,
                                  bookmark_interval=bookmark_interval, log_requests=log_requests,
-                                 seed=seed)
+                                 seed=seed, node_cpu=node_cpu, node_memory=node_memory,
+                                 event_ttl=event_ttl,
+                                 data_dir=os.fspath(data_dir) if data_dir else None)
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._thread: Optional[threading.Thread] = None
         self._runner: Optional[web.AppRunner] = None
@@ -188,9 +193,11 @@ class EmulatorServer:
 
     def configure_controller(self, step_delay: Optional[float] = None,
                              failure_deadline: Optional[float] = None,
-                             paused: Optional[bool] = None) -> None:
+                             paused: Optional[bool] = None, node_cpu: Optional[str] = None,
+                             node_memory: Optional[str] = None) -> None:
         self.call(self.emulator.controller.configure, paused=paused, step_delay=step_delay,
-                  failure_deadline=failure_deadline)
+                  failure_deadline=failure_deadline, node_cpu=node_cpu,
+                  node_memory=node_memory)
 
     def set_bookmark_interval(self, seconds: float) -> None:
         self.emulator.bookmark_interval = float(seconds)

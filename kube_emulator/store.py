@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import time
 from collections import deque
 from typing import Callable, Iterable, Optional
 
@@ -22,26 +21,28 @@ def dumps(obj) -> bytes:
     return _dumps(obj).encode()
 
 
-def now_rfc3339() -> str:
-    """Metadata timestamps: RFC 3339 in UTC, second precision, like metav1.Time."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 class Stored:
     """One version of an object: its JSON bytes, plus the parsed dict while it is the
-    current version. Superseded versions (kept only by the bounded event log) drop the
-    dict and re-parse on demand, so history costs about its JSON size in memory."""
-    __slots__ = ("_obj", "raw", "labels", "name", "namespace", "phase")
+    current version of a resource that keeps it. Superseded versions (kept only by the
+    bounded event log) drop the dict and re-parse on demand, so history costs about its
+    JSON size in memory. ``fields`` holds the resource's extra field-selector values."""
+    __slots__ = ("_obj", "raw", "labels", "name", "namespace", "phase", "uid", "owners",
+                 "fields")
 
-    def __init__(self, obj: dict):
+    def __init__(self, obj: dict, fields_fn: Optional[Callable[[dict], dict]] = None):
         self._obj = obj
         self.raw = dumps(obj)
         meta = obj["metadata"]
         self.labels = meta.get("labels") or {}
         self.name = meta.get("name", "")
         self.namespace = meta.get("namespace", "")
+        self.uid = meta.get("uid", "")
+        refs = meta.get("ownerReferences")
+        self.owners = tuple(r.get("uid") for r in refs if isinstance(r, dict)) \
+            if isinstance(refs, list) else ()
         st = obj.get("status")
         self.phase = st.get("phase", "") if isinstance(st, dict) else ""
+        self.fields = fields_fn(obj) if fields_fn is not None else None
 
     @property
     def obj(self) -> dict:
@@ -173,14 +174,23 @@ class Store:
         self.by_ns: dict[str, dict[str, dict[str, Stored]]] = {}
         self._sorted: dict[str, Optional[list]] = {}
         self.watchers: dict[str, set[Watcher]] = {}
-        self.listeners: list[Callable[[Event], None]] = []
+        self.listeners: list[Callable[[Event, str], None]] = []
         self.events_total = 0
+        self.fields_fn: dict[str, Optional[Callable[[dict], dict]]] = {}
+        self.keep_parsed: dict[str, bool] = {}
+        # owner uid -> {(res, ns, name)}: the dependants garbage collection deletes
+        self.dependants: dict[str, set] = {}
 
-    def register(self, res: str) -> None:
+    def register(self, res: str, fields_fn: Optional[Callable[[dict], dict]] = None,
+                 keep_parsed: bool = True) -> None:
+        """``fields_fn``: extra field-selector values of an object; ``keep_parsed=False``:
+        current versions keep only their JSON (resources the API mostly serves as-is)."""
         self.objs.setdefault(res, {})
         self.by_ns.setdefault(res, {})
         self._sorted.setdefault(res, None)
         self.watchers.setdefault(res, set())
+        self.fields_fn[res] = fields_fn
+        self.keep_parsed[res] = keep_parsed
 
     # ------------------------------------------------------------------ reads
     def get(self, res: str, ns: str, name: str) -> Optional[Stored]:
@@ -243,7 +253,7 @@ class Store:
         """Store ``obj`` (whose metadata.resourceVersion is set here)."""
         rv = self.next_rv()
         obj["metadata"]["resourceVersion"] = str(rv)
-        st = Stored(obj)
+        st = Stored(obj, self.fields_fn[res])
         ns = obj["metadata"].get("namespace", "")
         name = obj["metadata"]["name"]
         key = (ns, name)
@@ -251,14 +261,53 @@ class Store:
         old = objs.get(key)
         if old is None:
             self._sorted[res] = None
-        elif old is not prev:
-            old.release()
+        else:
+            if old is not prev:
+                old.release()
+            if old.owners != st.owners:
+                self._unindex_owners(res, old)
+        if st.owners:
+            for uid in st.owners:
+                self.dependants.setdefault(uid, set()).add((res, ns, name))
         objs[key] = st
         self.by_ns[res].setdefault(ns, {})[name] = st
         self._emit(Event(rv, type_, res, ns, name, st, prev), source)
         if prev is not None:
             prev.release()
+        if not self.keep_parsed[res]:
+            st.release()
         return st
+
+    def restore(self, res: str, obj: dict) -> Stored:
+        """Put a saved object back as it was (no event, no new resourceVersion)."""
+        st = Stored(obj, self.fields_fn[res])
+        ns, name = st.namespace, st.name
+        self.objs[res][(ns, name)] = st
+        self.by_ns[res].setdefault(ns, {})[name] = st
+        self._sorted[res] = None
+        for uid in st.owners:
+            self.dependants.setdefault(uid, set()).add((res, ns, name))
+        if not self.keep_parsed[res]:
+            st.release()
+        return st
+
+    def restart_at(self, rv: int) -> None:
+        """Continue the resourceVersion counter from ``rv``, with no history before it."""
+        self.rv = max(self.rv, rv)
+        self.log.clear()
+        self.compacted_rv = self.rv
+
+    def _unindex_owners(self, res: str, st: Stored) -> None:
+        for uid in st.owners:
+            deps = self.dependants.get(uid)
+            if deps is not None:
+                deps.discard((res, st.namespace, st.name))
+                if not deps:
+                    del self.dependants[uid]
+
+    def dependants_of(self, uid: str) -> list[tuple]:
+        """(res, ns, name) of the current objects whose ownerReferences name ``uid``."""
+        return sorted(self.dependants.get(uid, ()))
 
     def remove(self, res: str, ns: str, name: str, source: str = "api") -> Optional[Stored]:
         key = (ns, name)
@@ -271,12 +320,14 @@ class Store:
             d.pop(name, None)
             if not d:
                 del self.by_ns[res][ns]
+        if prev.owners:
+            self._unindex_owners(res, prev)
         rv = self.next_rv()
         obj = dict(prev.obj)
         meta = dict(obj["metadata"])
         meta["resourceVersion"] = str(rv)
         obj["metadata"] = meta
-        final = Stored(obj)
+        final = Stored(obj, self.fields_fn[res])
         self._emit(Event(rv, "DELETED", res, ns, name, final, prev), source)
         prev.release()
         return final
@@ -305,6 +356,7 @@ class Store:
             self.objs[res].clear()
             self.by_ns[res].clear()
             self._sorted[res] = None
+        self.dependants.clear()
         self.log.clear()
         self.compacted_rv = self.rv
 

@@ -2,39 +2,16 @@
 for. The columns and cells of each resource live on its type in ``resources``."""
 from __future__ import annotations
 
-import calendar
 import json
-import time
 from typing import Optional
 
+from .clock import age
 from .resources import Resource
 from .store import Stored, dumps, event_line, with_rv
 
 
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept
-
-
-def age(ts: Optional[str]) -> str:
-    """kubectl's human duration (``duration.HumanDuration``) since an RFC 3339 time."""
-    if not ts:
-        return "<unknown>"
-    try:
-        t = calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
-    except ValueError:
-        return "<unknown>"
-    s = max(0, int(time.time() - t))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = m // 60
-    if h < 48:
-        return f"{h}h"
-    return f"{h // 24}d"
 
 
 def row(res: Resource, obj: dict) -> dict:

@@ -11,11 +11,6 @@ from .helpers import condition, deployment, rolled_out, wait_for
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def apps(k8s_api_client):
-    return client.AppsV1Api(k8s_api_client)
-
-
 def read(apps, name="web"):
     return apps.read_namespaced_deployment(name, "default")
 

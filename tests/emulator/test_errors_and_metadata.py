@@ -11,16 +11,6 @@ from .helpers import deployment
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def apps(k8s_api_client):
-    return client.AppsV1Api(k8s_api_client)
-
-
-@pytest.fixture
-def core(k8s_api_client):
-    return client.CoreV1Api(k8s_api_client)
-
-
 def status_of(exc: ApiException) -> dict:
     return json.loads(exc.body)
 
@@ -72,7 +62,8 @@ def test_a_put_with_an_empty_resource_version_is_unconditional(apps):
     assert out.spec.replicas == 4
 
 
-def test_a_resource_version_in_a_patch_body_is_a_precondition(apps):
+def test_a_resource_version_in_a_patch_body_is_a_precondition(k8s_emulator, apps):
+    k8s_emulator.pause_controller()  # its status writes would change the resourceVersion
     d = apps.create_namespaced_deployment("default", deployment("web"))
     rv = d.metadata.resource_version
     ok = apps.patch_namespaced_deployment(
@@ -221,7 +212,7 @@ def test_a_body_without_a_content_type_is_read_as_json_and_charset_is_ignored(k8
 
 
 def test_unknown_paths_answer_a_404_status(k8s_emulator):
-    r = requests.get(k8s_emulator.url + "/apis/apps/v1/namespaces/default/replicasets", timeout=5)
+    r = requests.get(k8s_emulator.url + "/apis/apps/v1/namespaces/default/statefulsets", timeout=5)
     assert r.status_code == 404
     assert r.json()["message"] == "the server could not find the requested resource"
 

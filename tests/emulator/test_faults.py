@@ -7,14 +7,9 @@ import requests
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .helpers import deployment, wait_for
+from .helpers import deployment, rolled_out, wait_for
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def apps(k8s_api_client):
-    return client.AppsV1Api(k8s_api_client)
 
 
 def test_fail_next_fails_exactly_the_next_n_matching_requests(k8s_emulator, apps):
@@ -97,8 +92,9 @@ def test_the_admin_http_api_pauses_the_controller_compacts_and_resets(k8s_emulat
     time.sleep(0.15)
     assert apps.read_namespaced_deployment("web", "default").status.observed_generation is None
     requests.post(base + "/controller", json={"paused": False}, timeout=5)
-    wait_for(lambda: apps.read_namespaced_deployment("web", "default").status.observed_generation,
+    wait_for(lambda: rolled_out(apps.read_namespaced_deployment("web", "default")),
              message="controller resumed")
+    requests.post(base + "/controller", json={"paused": True}, timeout=5)  # no more writes
     compacted = requests.post(base + "/compact", json={}, timeout=5).json()["compactedAt"]
     assert int(compacted) == k8s_emulator.resource_version
     assert requests.post(base + "/drop-watches", timeout=5).json() == {"dropped": 0}

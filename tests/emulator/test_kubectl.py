@@ -173,3 +173,80 @@ def test_kubectl_apply_rejects_a_misspelled_field(kubectl, tmp_path):
     p = kubectl("apply", "-f", str(f), check=False)
     assert p.returncode != 0
     assert 'unknown field "spec.replica"' in p.stderr
+
+
+# ---------------------------------------------------------------- pods, ReplicaSets, events
+def apply_web(kubectl, tmp_path, image="nginx:1.25", replicas=2):
+    f = tmp_path / "web.yaml"
+    f.write_text(MANIFEST % {"replicas": replicas, "image": image})
+    kubectl("apply", "-f", str(f))
+
+
+def wait_kubectl(kubectl, args, predicate, timeout=15, message=""):
+    from .helpers import wait_for
+    return wait_for(lambda: (lambda out: predicate(out) and out)(kubectl(*args).stdout),
+                    timeout=timeout, interval=0.2, message=message or " ".join(args))
+
+
+def test_kubectl_get_pods_and_rs_show_the_rollout(kubectl, tmp_path):
+    apply_web(kubectl, tmp_path)
+    kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    pods = kubectl("get", "pods", "-l", "app=web").stdout.splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert len(pods) == 3 and all(line.split()[1:4] == ["1/1", "Running", "0"]
+                                  for line in pods[1:])
+    rs = kubectl("get", "rs", "-o", "wide").stdout.splitlines()
+    assert rs[0].split()[:5] == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]
+    cells = rs[1].split()
+    assert cells[0].startswith("web-") and cells[1:4] == ["2", "2", "2"]
+    assert "pod-template-hash=" in cells[-1]
+    wide = kubectl("get", "pods", "-o", "wide").stdout.splitlines()
+    assert "kube-emulator-node" in wide[1] and "10.244." in wide[1]
+
+
+def test_kubectl_describe_deployment_names_its_replicasets_and_events(kubectl, tmp_path):
+    apply_web(kubectl, tmp_path)
+    kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    apply_web(kubectl, tmp_path, image="nginx:1.27")
+    kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    out = kubectl("describe", "deployment", "web").stdout
+    fields = {line.split(":")[0]: line.split(":", 1)[1].split() for line in out.splitlines()
+              if line.startswith(("NewReplicaSet:", "OldReplicaSets:"))}
+    assert fields["NewReplicaSet"][0].startswith("web-")
+    assert fields["NewReplicaSet"][1:] == ["(2/2", "replicas", "created)"]
+    assert fields["OldReplicaSets"][0].startswith("web-")
+    assert fields["OldReplicaSets"][1:] == ["(0/0", "replicas", "created)"]
+    assert "ScalingReplicaSet" in out and "deployment-controller" in out
+    assert "Scaled down replica set web-" in out
+
+
+def test_kubectl_shows_why_pods_fail(kubectl, tmp_path):
+    apply_web(kubectl, tmp_path, image="nginx:fail", replicas=1)
+    wait_kubectl(kubectl, ["get", "pods"], lambda out: "ImagePullBackOff" in out or
+                 "ErrImagePull" in out, message="a pull failure in kubectl get pods")
+    events = wait_kubectl(kubectl, ["get", "events"], lambda out: "Error: ErrImagePull" in out)
+    assert "Warning" in events and "pod/web-" in events
+    name = kubectl("get", "pods", "-o", "name").stdout.split()[0]
+    described = kubectl("describe", name).stdout
+    assert "Waiting" in described and "Failed to pull image \"nginx:fail\"" in described
+    logs = kubectl("logs", name, check=False)
+    assert logs.returncode == 1
+    assert "is waiting to start" in logs.stderr
+
+
+def test_kubectl_logs_of_a_deployment_and_of_a_crash(kubectl, tmp_path):
+    apply_web(kubectl, tmp_path, replicas=1)
+    kubectl("rollout", "status", "deployment/web", "--timeout=20s")
+    out = kubectl("logs", "deployment/web", "--tail=1").stdout.splitlines()
+    assert len(out) == 1 and out[0].startswith("app: ")
+    full = kubectl("logs", "deployment/web", "-c", "app").stdout
+    assert "app: listening on port 80" in full
+    apply_web(kubectl, tmp_path, image="busybox:crash-7", replicas=1)
+    wait_kubectl(kubectl, ["get", "pods"], lambda out: "CrashLoopBackOff" in out,
+                 message="CrashLoopBackOff")
+    crashing = [line.split()[0] for line in kubectl("get", "pods").stdout.splitlines()[1:]
+                if "CrashLoopBackOff" in line][0]
+    assert kubectl("logs", crashing, "--previous").stdout.splitlines()[-1] == \
+        "app: exiting with code 7"
+    described = kubectl("describe", "pod", crashing).stdout
+    assert "Exit Code:    7" in described and "CrashLoopBackOff" in described

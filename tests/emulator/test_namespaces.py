@@ -3,22 +3,12 @@ import json
 import threading
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import watch
 from kubernetes.client.rest import ApiException
 
 from .helpers import deployment
 
 pytestmark = pytest.mark.timeout(30)
-
-
-@pytest.fixture
-def core(k8s_api_client):
-    return client.CoreV1Api(k8s_api_client)
-
-
-@pytest.fixture
-def apps(k8s_api_client):
-    return client.AppsV1Api(k8s_api_client)
 
 
 def test_default_namespaces_exist_at_startup(core):

@@ -13,11 +13,6 @@ from .helpers import deployment, stop_informer, wait_for
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.fixture
-def apps(k8s_api_client):
-    return client.AppsV1Api(k8s_api_client)
-
-
 def collect(stream, n, timeout=5.0):
     """Read up to n events from a Watch.stream generator (in this thread)."""
     out = []
