@@ -168,8 +168,17 @@ def bench_size(url: str, pool, procs: int, n: int, proc) -> dict:
     writes_before = admin(url, "stats")["controller"]["status_writes"]
     admin(url, "controller", {"paused": False})
     res["creates_ctrl"] = run_op(pool, procs, "create", [f"live-{i:05d}" for i in range(n)])
-    time.sleep(0.5)
-    res["status_writes"] = admin(url, "stats")["controller"]["status_writes"] - writes_before
+    # the controller also keeps ReplicaSets, Pods and Events: let it finish, then count them
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        stats = admin(url, "stats")
+        if stats["controller"]["pending"] == 0:
+            break
+        time.sleep(0.2)
+    res["settle_s"] = 120 - (deadline - time.monotonic())
+    res["status_writes"] = stats["controller"]["status_writes"] - writes_before
+    res["objects_ctrl"] = sum(stats["objects"].values())
+    res["rss_ctrl_mb"] = proc.memory_info().rss / 2**20
     return res
 
 
@@ -220,7 +229,8 @@ def main() -> int:
                 reps = [bench_size(url, pool, args.procs, n, proc)
                         for _ in range(max(2, 4000 // n))]
                 r = {k: statistics.median(x[k] for x in reps) for k in reps[0]}
-                r.update({k: reps[-1][k] for k in ("n", "rss_mb", "rss_after_delete_mb")})
+                r.update({k: reps[-1][k] for k in ("n", "rss_mb", "rss_after_delete_mb",
+                                                   "objects_ctrl", "rss_ctrl_mb")})
                 r["status_writes"] = int(r["status_writes"])
                 results.append(r)
                 print(f"\n{n} objects ({len(reps)} run{'s' if len(reps) > 1 else ''}, median):")
@@ -233,7 +243,10 @@ def main() -> int:
                 print(f"  deletes/s        {r['deletes']:9.0f}   server handler "
                       f"{r['us_delete']:5.0f} us/request")
                 print(f"  creates/s        {r['creates_ctrl']:9.0f}  with the controller running "
-                      f"({r['status_writes']} status writes)")
+                      f"({r['status_writes']} status writes; all settled "
+                      f"{r['settle_s']:.1f} s after the last create)")
+                print(f"  server RSS (MB)  {r['rss_ctrl_mb']:9.1f}  with the {n} Deployments and "
+                      f"their ReplicaSets, Pods and Events ({r['objects_ctrl']} objects)")
                 print(f"  watch events/s   {r['watch_initial']:9.0f}  (initial ADDED snapshot)")
                 print(f"  watch events/s   {r['watch_replay']:9.0f}  (replay of MODIFIED from the "
                       f"event log)")
