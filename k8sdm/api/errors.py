@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -66,6 +67,18 @@ def json_error(status_code: int, code: str | None = None, message: str | None = 
                fields: dict | None = None) -> JsonResponse:
     default_code, default_message = STATUS_CODES.get(status_code, ("error", "The request failed."))
     return JsonResponse(error_body(code or default_code, message or default_message, fields), status=status_code)
+
+
+def suspicious_request(request, exc: BaseException) -> dict | None:
+    """The 400 body for a request Django refuses as suspicious (1000+ query parameters and the
+    like), logged as one line instead of Django's ERROR with a traceback; None for anything else."""
+    if not isinstance(exc, SuspiciousOperation):
+        return None
+    path = getattr(request, "path", "")
+    logger.warning("refused a suspicious request to %s: %s: %s", path, type(exc).__name__, exc)
+    if isinstance(exc, TooManyFieldsSent):
+        return error_body("too_many_parameters", "Too many query parameters.")
+    return error_body("bad_request", "The request was refused as malformed.")
 
 
 def logged_once(response):
@@ -142,6 +155,9 @@ def exception_handler(exc, context):
     if unavailable is not None:
         body, headers = unavailable
         return logged_once(Response(body, status=503, headers=headers))
+    suspicious = suspicious_request(context.get("request"), exc)
+    if suspicious is not None:
+        return logged_once(Response(suspicious, status=400))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DomainError):

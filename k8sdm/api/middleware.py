@@ -30,7 +30,14 @@ from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
 from k8sdm.api import metrics
-from k8sdm.api.errors import STATUS_CODES, dependency_unavailable, is_api_path, json_error, logged_once
+from k8sdm.api.errors import (
+    STATUS_CODES,
+    dependency_unavailable,
+    is_api_path,
+    json_error,
+    logged_once,
+    suspicious_request,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +85,9 @@ class ApiMiddleware:
         if unavailable is not None:
             body, headers = unavailable
             return logged_once(JsonResponse(body, status=503, headers=headers))
+        suspicious = suspicious_request(request, exception)
+        if suspicious is not None:
+            return logged_once(JsonResponse(suspicious, status=400))
         logger.error(
             "unhandled error answering %s %s",
             request.method,

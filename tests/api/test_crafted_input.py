@@ -270,6 +270,15 @@ def test_a_bad_deployment_filter_is_400(alice, stored, query, name):
     refused(alice.get(f"/api/v1/deployments/?{query}"), 400, "invalid", name)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/requests/", "/api/v1/deployments/web", CREATE_URL])
+def test_thousands_of_query_parameters_are_a_400_not_a_500(alice, stored, path):
+    query = "&".join(f"p{i}=1" for i in range(1200))
+    response = alice.get(f"{path}?{query}") if path != CREATE_URL else alice.post(
+        f"{path}?{query}", config("web2"), format="json")
+    refused(response, 400, "too_many_parameters")
+    stored()
+
+
 # --- headers ----------------------------------------------------------------------------------
 
 
