@@ -2,7 +2,7 @@
 
 Each benchmark is its own process with its own servers, so one cannot disturb the next.
 `make bench BENCH_ARGS="worker watcher"` runs only those whose file name contains a word given;
-options (words starting with --, e.g. `BENCH_ARGS="system --quick"`) are passed to each of them.
+options (words starting with --, e.g. `BENCH_ARGS="system --quick --large=2000"`) are passed to each of them.
 """
 
 from __future__ import annotations
