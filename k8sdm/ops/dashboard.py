@@ -184,7 +184,8 @@ def _problems(snap: Snapshot) -> list[Problem]:
     problems = []
     threshold = seconds_text(snap.pending_threshold)
     if snap.failures_count:
-        problems.append(Problem(f"{snap.failures_count} request(s) failed in the last hour", requests_list("attention=failed_1h")))
+        problems.append(Problem(f"{snap.failures_count} request(s) failed in the last hour",
+                                requests_list("attention=failed_1h")))
     if snap.stuck_count:
         problems.append(Problem(f"{snap.stuck_count} request(s) pending for more than {threshold}",
                                 requests_list("attention=stuck")))
@@ -192,7 +193,8 @@ def _problems(snap: Snapshot) -> list[Problem]:
         problems.append(Problem(f"{snap.health_counts[DeploymentHealth.DEGRADED]} deployment(s) DEGRADED",
                                 deployments_list("health__exact=DEGRADED")))
     if snap.drifting_count:
-        problems.append(Problem(f"{snap.drifting_count} deployment(s) drifted from what was asked", deployments_list("drift=yes")))
+        problems.append(Problem(f"{snap.drifting_count} deployment(s) drifted from what was asked",
+                                deployments_list("drift=yes")))
     if snap.outbox_oldest and (snap.now - snap.outbox_oldest).total_seconds() > snap.pending_threshold:
         problems.append(Problem(f"{snap.outbox_backlog} request(s) not yet published to JetStream "
                                 f"(oldest {snap.age(snap.outbox_oldest)})", requests_list("outbox=pending")))

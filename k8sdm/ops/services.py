@@ -93,7 +93,8 @@ def deployment_resync(*, deployment: Deployment, staff_user) -> None:
     JetStream's duplicate window never drops a deliberate re-sync."""
     message = SyncDeployment(namespace=deployment.namespace, name=deployment.identifier,
                              resource_version=f"staff-{timezone.now().timestamp():.6f}")
-    result = publishing.current().publisher.publish(subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id)
+    publisher = publishing.current().publisher  # the api process's NATS publisher
+    result = publisher.publish(subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id)
     if not result.ok:
         raise ActionRefused(f"could not publish the sync request to JetStream: {result.error}")
     staff = _staff_name(staff_user)

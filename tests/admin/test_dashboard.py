@@ -104,7 +104,8 @@ def _session(application_name: str) -> psycopg.Connection:
 # Autocommit, as in production: Postgres keeps one pg_stat_activity snapshot per transaction.
 @pytest.mark.django_db(transaction=True)
 def test_liveness_comes_from_the_watchers_advisory_lock_and_the_workers_sessions(staff):
-    leader, standby, worker = _session("k8sdm-watcher-leader"), _session("k8sdm-watcher-leader"), _session("k8sdm-worker")
+    leader, standby = _session("k8sdm-watcher-leader"), _session("k8sdm-watcher-leader")
+    worker = _session("k8sdm-worker")
     try:
         assert leader.execute("SELECT pg_try_advisory_lock(%s, %s)", dashboard.LEADER_LOCK).fetchone()[0]
         worker.execute("SELECT 1")
