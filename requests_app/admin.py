@@ -66,7 +66,7 @@ class NamespaceFilter(admin.SimpleListFilter):
 @admin.register(DeploymentRequest)
 class DeploymentRequestAdmin(RecordAdmin):
     list_display = ["id", "request_id_col", "user", "action", "deployment_link", "status_col", "created_at",
-                    "duration", "attempts", "short_error"]
+                    "duration", "short_error"]
     list_display_links = ["id", "request_id_col"]
     list_filter = ["status", "action", AttentionFilter, OutboxFilter, NamespaceFilter]
     actions = ["retry_failed", "publish_again"]
@@ -130,7 +130,7 @@ class DeploymentRequestAdmin(RecordAdmin):
 
     @admin.display(description="Request ID", ordering="request_id")
     def request_id_col(self, obj: DeploymentRequest):
-        short = obj.request_id if len(obj.request_id) <= 14 else obj.request_id[:13] + "\u2026"
+        short = obj.request_id if len(obj.request_id) <= 11 else obj.request_id[:10] + "\u2026"
         return format_html('<span class="ops-id" title="{}">{}</span>', obj.request_id, short)
 
     @admin.display(description="Deployment", ordering="identifier")
@@ -142,7 +142,7 @@ class DeploymentRequestAdmin(RecordAdmin):
     def status_col(self, obj: DeploymentRequest):
         return display.status_badge(obj.status)
 
-    @admin.display(description="Took / waiting")
+    @admin.display(description="Took")
     def duration(self, obj: DeploymentRequest) -> str:
         if obj.finished_at:
             return display.between(obj.created_at, obj.finished_at)

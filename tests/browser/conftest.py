@@ -95,6 +95,10 @@ class Page:
         width, scroll_width = self.driver.execute_script(
             "return [window.innerWidth, document.scrollingElement.scrollWidth]")
         assert scroll_width <= width, f"{name}: the page is {scroll_width} px wide in a {width} px window"
+        clipped = self.driver.execute_script(
+            "const r = document.querySelector('#changelist .results');"
+            "return r ? [r.scrollWidth, r.clientWidth] : null")
+        assert not clipped or clipped[0] <= clipped[1], f"{name}: the list is {clipped[0]} px wide in {clipped[1]} px"
         errors = [entry for entry in self.driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, f"{name}: console errors: {errors}"
         self.screenshot(name)
