@@ -31,16 +31,21 @@ class EventRecorder:
     def __init__(self, store: Store, ttl: float = 3600.0):
         self.store = store
         self.ttl = ttl
-        self._by_key: dict[tuple, str] = {}        # dedup key -> event name
-        self._expiry: deque = deque()              # (monotonic last update, ns, name, key)
-        self._latest: dict[tuple, float] = {}      # (ns, name) -> its last update
+        # dedup key -> [namespace, event name, monotonic time of its last update]
+        self._by_key: dict[tuple, list] = {}
+        self._expiry: deque = deque()              # (monotonic time of an update, key)
         self._seq = 0
         self.recorded = 0
 
     def clear(self) -> None:
         self._by_key.clear()
         self._expiry.clear()
-        self._latest.clear()
+
+    @staticmethod
+    def _key(uid, type_, reason, field_path, component, message, aggregate) -> tuple:
+        # the message only by its hash: the key must not hold a second copy of every text
+        return (uid, type_, reason, field_path, component,
+                None if aggregate else hash(message))
 
     def rebuild(self) -> None:
         """Index the stored events again (after a restart), so that a repeat is counted
@@ -54,12 +59,12 @@ class EventRecorder:
             obj = st.obj
             inv = obj.get("involvedObject") or {}
             component = (obj.get("source") or {}).get("component", "")
-            key = (inv.get("uid"), obj.get("type"), obj.get("reason"), inv.get("fieldPath", ""),
-                   component, None if component in AGGREGATED else obj.get("message"))
-            self._by_key[key] = st.name
+            key = self._key(inv.get("uid"), obj.get("type"), obj.get("reason"),
+                            inv.get("fieldPath", ""), component, obj.get("message"),
+                            component in AGGREGATED)
             at = now - max(0.0, wall - (parse_rfc3339(obj.get("lastTimestamp")) or wall))
-            self._latest[(st.namespace, st.name)] = at
-            self._expiry.append((at, st.namespace, st.name, key))
+            self._by_key[key] = [st.namespace, st.name, at]
+            self._expiry.append((at, key))
 
     def record(self, involved: dict, type_: str, reason: str, message: str, component: str,
                host: Optional[str] = None, field_path: str = "",
@@ -68,12 +73,13 @@ class EventRecorder:
         ref = dict(involved)
         if field_path:
             ref["fieldPath"] = field_path
-        key = (involved["uid"], type_, reason, field_path, component,
-               None if aggregate else message)
+        key = self._key(involved["uid"], type_, reason, field_path, component, message,
+                        aggregate)
         now = now_rfc3339()
+        at = time.monotonic()
         self.recorded += 1
-        name = self._by_key.get(key)
-        cur = self.store.get(EVENTS.name, ns, name) if name else None
+        entry = self._by_key.get(key)
+        cur = self.store.get(EVENTS.name, entry[0], entry[1]) if entry else None
         if cur is not None:
             obj = json.loads(cur.raw)
             obj["count"] = int(obj.get("count") or 1) + 1
@@ -81,6 +87,7 @@ class EventRecorder:
             obj["message"] = message
             obj["involvedObject"] = ref
             self.store.put(EVENTS.name, obj, "MODIFIED", prev=cur, source=SOURCE)
+            entry[2] = at
         else:
             self._seq += 1
             name = f"{involved['name']}.{time.time_ns() + self._seq:x}"[:253]
@@ -95,23 +102,20 @@ class EventRecorder:
                    "type": type_, "eventTime": None, "reportingComponent": component,
                    "reportingInstance": host or ""}
             self.store.put(EVENTS.name, obj, "ADDED", source=SOURCE)
-            self._by_key[key] = name
-        at = time.monotonic()
-        self._latest[(ns, name)] = at
-        self._expiry.append((at, ns, name, key))
+            self._by_key[key] = [ns, name, at]
+        self._expiry.append((at, key))
 
     def expire(self) -> Optional[float]:
         """Delete events not updated for ``ttl`` seconds; return when to look again."""
         now = time.monotonic()
         while self._expiry:
-            at, ns, name, key = self._expiry[0]
+            at, key = self._expiry[0]
             if at + self.ttl > now:
                 return at + self.ttl
             self._expiry.popleft()
-            if self._latest.get((ns, name)) != at:
+            entry = self._by_key.get(key)
+            if entry is None or entry[2] != at:
                 continue  # updated since: a later entry expires it
-            del self._latest[(ns, name)]
-            if self._by_key.get(key) == name:
-                del self._by_key[key]
-            self.store.remove(EVENTS.name, ns, name, source=SOURCE)
+            del self._by_key[key]
+            self.store.remove(EVENTS.name, entry[0], entry[1], source=SOURCE)
         return None

@@ -7,6 +7,7 @@ method here, so adding a resource means adding a class, not ``if`` branches else
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Optional
 
 from . import quantity
@@ -51,8 +52,8 @@ class Resource:
     keep_parsed = True              # False: the store keeps only JSON of current versions
     extra_fields: tuple = ()        # field selectors beyond metadata.name/namespace
 
-    def selectable_fields(self, obj: dict) -> Optional[dict]:
-        """Values of ``extra_fields`` for the store's field-selector index."""
+    def selectable_fields(self, obj: dict) -> Optional[tuple]:
+        """Values of ``extra_fields`` (in that order) for the store's field-selector index."""
         return None
 
     def admit(self, store, obj: dict, ns: str) -> None:
@@ -363,8 +364,15 @@ class DeploymentResource(Resource):
 
 
 def _fields_getters(names: tuple) -> dict:
-    return dict(FIELD_GETTERS, **{n: (lambda o, n=n: (o.fields or {}).get(n, ""))
-                                  for n in names})
+    return dict(FIELD_GETTERS, **{n: (lambda o, i=i: o.fields[i] if o.fields else "")
+                                  for i, n in enumerate(names)})
+
+
+def _interned(*values) -> tuple:
+    """Field values as one tuple of interned strings: the events of one object, or the
+    pods of one node, share them instead of each holding copies."""
+    return tuple(sys.intern(v) if isinstance(v, str) else sys.intern(str(v or ""))
+                 for v in values)
 
 
 class ReplicaSetResource(DeploymentResource):
@@ -372,6 +380,7 @@ class ReplicaSetResource(DeploymentResource):
     singular = "replicaset"
     kind = "ReplicaSet"
     short_names = ["rs"]
+    keep_parsed = False
 
     def generation_changed(self, old: dict, new: dict) -> bool:
         return new.get("spec") != old.get("spec")
@@ -423,14 +432,11 @@ class PodResource(Resource):
                     "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName")
     field_getters = dict(_fields_getters(extra_fields), **{"status.phase": lambda o: o.phase})
 
-    def selectable_fields(self, obj: dict) -> Optional[dict]:
+    def selectable_fields(self, obj: dict) -> Optional[tuple]:
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
-        return {"spec.nodeName": spec.get("nodeName") or "",
-                "spec.restartPolicy": spec.get("restartPolicy") or "",
-                "spec.schedulerName": spec.get("schedulerName") or "",
-                "spec.serviceAccountName": spec.get("serviceAccountName") or "",
-                "status.podIP": status.get("podIP") or "",
-                "status.nominatedNodeName": status.get("nominatedNodeName") or ""}
+        return _interned(spec.get("nodeName"), spec.get("restartPolicy"),
+                         spec.get("schedulerName"), spec.get("serviceAccountName"),
+                         status.get("podIP"), status.get("nominatedNodeName"))
 
     def default(self, obj: dict) -> None:
         spec = obj.get("spec")
@@ -567,17 +573,14 @@ class EventResource(Resource):
                     "reportingComponent", "source", "type")
     field_getters = _fields_getters(extra_fields)
 
-    def selectable_fields(self, obj: dict) -> Optional[dict]:
+    def selectable_fields(self, obj: dict) -> Optional[tuple]:
         inv = obj.get("involvedObject")
         inv = inv if isinstance(inv, dict) else {}
-        fields = {f"involvedObject.{k}": str(inv.get(k) or "") for k in (
-            "kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")}
-        fields.update(reason=str(obj.get("reason") or ""),
-                      reportingComponent=str(obj.get("reportingComponent") or ""),
-                      source=str(((obj.get("source") or {}) if isinstance(obj.get("source"), dict)
-                                  else {}).get("component") or ""),
-                      type=str(obj.get("type") or ""))
-        return fields
+        source = obj.get("source") if isinstance(obj.get("source"), dict) else {}
+        return _interned(*(inv.get(k) for k in ("kind", "namespace", "name", "uid", "apiVersion",
+                                                 "resourceVersion", "fieldPath")),
+                         obj.get("reason"), obj.get("reportingComponent"),
+                         source.get("component"), obj.get("type"))
 
     def default(self, obj: dict) -> None:
         obj.setdefault("type", "Normal")

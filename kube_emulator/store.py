@@ -29,7 +29,7 @@ class Stored:
     __slots__ = ("_obj", "raw", "labels", "name", "namespace", "phase", "uid", "owners",
                  "fields")
 
-    def __init__(self, obj: dict, fields_fn: Optional[Callable[[dict], dict]] = None):
+    def __init__(self, obj: dict, fields_fn: Optional[Callable[[dict], tuple]] = None):
         self._obj = obj
         self.raw = dumps(obj)
         meta = obj["metadata"]
@@ -176,12 +176,12 @@ class Store:
         self.watchers: dict[str, set[Watcher]] = {}
         self.listeners: list[Callable[[Event, str], None]] = []
         self.events_total = 0
-        self.fields_fn: dict[str, Optional[Callable[[dict], dict]]] = {}
+        self.fields_fn: dict[str, Optional[Callable[[dict], tuple]]] = {}
         self.keep_parsed: dict[str, bool] = {}
         # owner uid -> {(res, ns, name)}: the dependants garbage collection deletes
         self.dependants: dict[str, set] = {}
 
-    def register(self, res: str, fields_fn: Optional[Callable[[dict], dict]] = None,
+    def register(self, res: str, fields_fn: Optional[Callable[[dict], tuple]] = None,
                  keep_parsed: bool = True) -> None:
         """``fields_fn``: extra field-selector values of an object; ``keep_parsed=False``:
         current versions keep only their JSON (resources the API mostly serves as-is)."""

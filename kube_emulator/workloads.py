@@ -43,12 +43,16 @@ class RSSim:
     hash: str
     revision: int
     plan: PodPlan
-    template: dict                      # the Deployment's template + pod-template-hash
+    template_raw: bytes                 # the Deployment's template + pod-template-hash (JSON)
     selector: dict
     replicas: int = 0                   # spec.replicas as last written
     pods: dict = field(default_factory=dict)    # name -> PodSim, in creation order
     failure: Optional[str] = None       # a FailedCreate message while pods are refused
     written: tuple = ()                 # what the stored object last said
+
+    @property
+    def template(self) -> dict:
+        return json.loads(self.template_raw)
 
 
 @dataclass
@@ -146,7 +150,7 @@ class Workloads:
                 revision = 0
             template = spec.get("template") or {}
             rs = RSSim(name=rs_name, uid=st.uid, hash=h, revision=revision,
-                       plan=self.plan(template), template=template,
+                       plan=self.plan(template), template_raw=json.dumps(template).encode(),
                        selector=spec.get("selector") or {}, replicas=spec.get("replicas", 0))
             d.sets[h] = rs
             d.revision = max(d.revision, revision)
@@ -241,8 +245,8 @@ class Workloads:
         selector = json.loads(json.dumps(spec.get("selector") or {}))
         selector["matchLabels"] = dict(selector.get("matchLabels") or {}, **{HASH_LABEL: h})
         rs = RSSim(name=f"{dep['metadata']['name']}-{h}", uid=str(uuid.uuid4()), hash=h,
-                   revision=d.revision, plan=self.plan(template), template=template,
-                   selector=selector)
+                   revision=d.revision, plan=self.plan(template),
+                   template_raw=json.dumps(template).encode(), selector=selector)
         d.sets[h] = rs
         self.rs_owner[(dep["metadata"]["namespace"], rs.name)] = (
             dep["metadata"]["namespace"], dep["metadata"]["name"])
@@ -315,8 +319,8 @@ class Workloads:
     # ------------------------------------------------------------------ objects
     def _pod_object(self, dep: dict, rs: RSSim, name: str, sim: Optional[PodSim]) -> dict:
         ns = dep["metadata"]["namespace"]
-        tmpl = rs.template
-        spec = json.loads(json.dumps(tmpl.get("spec") or {}))
+        tmpl = rs.template   # a fresh copy
+        spec = tmpl.get("spec") or {}
         default_pod_spec(spec)
         meta = {"name": name, "generateName": f"{rs.name}-", "namespace": ns,
                 "uid": sim.uid if sim else "",
@@ -370,9 +374,10 @@ class Workloads:
                        "deployment.kubernetes.io/max-replicas": str(desired + surge),
                        "deployment.kubernetes.io/revision": str(rs.revision)}
         if cur is None:
+            template = rs.template
             meta = {"name": rs.name, "namespace": ns, "uid": rs.uid,
                     "creationTimestamp": now_rfc3339(), "generation": 1,
-                    "labels": dict(rs.template["metadata"]["labels"]),
+                    "labels": dict(template["metadata"]["labels"]),
                     "annotations": annotations,
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
                                          "name": dep["metadata"]["name"],
@@ -380,7 +385,7 @@ class Workloads:
                                          "blockOwnerDeletion": True}]}
             obj = {"kind": "ReplicaSet", "apiVersion": "apps/v1", "metadata": meta,
                    "spec": {"replicas": rs.replicas, "selector": rs.selector,
-                            "template": rs.template}}
+                            "template": template}}
             REPLICASETS.default(obj)
         else:
             obj = json.loads(cur.raw)
