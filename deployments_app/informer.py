@@ -7,7 +7,8 @@ Per watched namespace (or all namespaces), on a thread of its own, it:
      database still holds as live that the list no longer has (deleted while nobody watched);
   2. watches from the list's resourceVersion with bookmarks, a server timeout and a client read
      timeout, resuming from the last resourceVersion seen (bookmarks included) when a stream ends;
-  3. relists on 410 Gone and every `resync_seconds`; backs off (k8sdm.backoff) on other errors.
+  3. relists on 410 Gone and every `resync_seconds`; backs off (k8sdm.backoff) on other errors,
+     logging an outage of the Kubernetes API once when it starts and once when it ends.
 `stop()` sets the stop flag, cancels the open watch streams and joins the threads.
 
 Why not kubernetes.informer.SharedInformer: it keeps a full object cache we do not need (memory at
@@ -29,6 +30,7 @@ from deployments_app.config import MANAGED_SELECTOR
 from deployments_app.key_publisher import KeyPublisher
 from deployments_app.models import Deployment, DeploymentStatus
 from k8sdm import backoff
+from k8sdm.outages import Outage
 from k8sdm.runtime import db_hygiene
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ logger = logging.getLogger(__name__)
 EVENTS = Counter("k8sdm_watcher_events_total", "Watch events received", ["type"])
 RELISTS = Counter("k8sdm_watcher_relists_total", "Full lists of managed Deployments", ["reason"])
 WATCH_RESTARTS = Counter("k8sdm_watcher_watch_restarts_total", "Watch streams (re)opened", ["reason"])
+KUBERNETES = Outage("Kubernetes API", meanwhile="retrying the watch with backoff",
+                    refusals="failed list or watch attempt(s)")
 LAST_EVENT = Gauge("k8sdm_watcher_last_event_timestamp_seconds", "When the last event or bookmark arrived")
 
 
@@ -100,6 +104,7 @@ class DeploymentInformer:
                     namespace=namespace, label_selector=MANAGED_SELECTOR, resource_version=rv,
                     timeout_seconds=self.watch_timeout, read_timeout=self.watch_timeout + 10,
                 )
+                KUBERNETES.recovered()
                 with self._lock:
                     self._streams.add(stream)
                 try:
@@ -118,7 +123,9 @@ class DeploymentInformer:
                     rv, reason = None, "expired (410 Gone)"
                     continue
                 delay = retry.next()
-                logger.warning("watch of %s failed: %s; retrying in %.1fs", label, exc, delay)
+                if not KUBERNETES.ongoing:  # one line per outage, not one per retry
+                    logger.warning("watch of %s failed: %s; retrying in %.1fs", label, exc, delay)
+                KUBERNETES.refused(exc)
                 reason = f"error {exc.status or exc.reason}"
                 self._stop.wait(delay)
             except Exception as exc:  # noqa: BLE001 - never let a thread die silently

@@ -4,7 +4,8 @@ The informer `offer`s keys (namespace/name and the resourceVersion seen) as even
 for one key is coalesced (only the newest resourceVersion waiting is sent). The thread publishes
 each batch as SyncDeployment messages with the process's `Publisher` (Nats-Msg-Id
 namespace/name/resourceVersion, so a replayed event is dropped by JetStream); a key that failed is
-kept (unless a newer offer replaced it) and retried after the shared backoff. `stop()` tries to
+kept (unless a newer offer replaced it) and retried after the shared backoff; a NATS outage is
+logged once when it starts and once when it ends. `stop()` tries to
 publish what is left for a bounded time, then ends and joins the thread.
 """
 
@@ -19,8 +20,11 @@ from prometheus_client import Counter, Histogram
 from k8sdm import backoff
 from k8sdm.messaging.messages import SyncDeployment
 from k8sdm.messaging.publisher import Publisher
+from k8sdm.outages import Outage
 
 logger = logging.getLogger(__name__)
+
+NATS = Outage("NATS", meanwhile="keeping the sync keys and retrying with backoff", refusals="failed publish round(s)")
 
 PUBLISHED = Counter("k8sdm_watcher_published_total", "Sync keys published")
 PUBLISH_FAILURES = Counter("k8sdm_watcher_publish_failures_total", "Sync keys that failed to publish (retried)")
@@ -84,9 +88,12 @@ class KeyPublisher:
             if failed:
                 delay = retry.next()
                 PUBLISH_FAILURES.inc(failed)
-                logger.warning("could not publish %d sync key(s) (%s); retrying in %.1fs", failed, error, delay)
+                if not NATS.ongoing:
+                    logger.warning("could not publish %d sync key(s) (%s); retrying in %.1fs", failed, error, delay)
+                NATS.refused(error)
                 self._stopping.wait(delay)
             else:
+                NATS.recovered()
                 retry.reset()
 
     def _publish(self, batch: dict) -> tuple[int, str]:

@@ -1,16 +1,33 @@
 """What every long-lived daemon (runworker, runwatcher) needs: a stop flag set by SIGTERM/SIGINT,
-Postgres connection hygiene, a metrics port, and a name Postgres shows for its connections."""
+Postgres connection hygiene (and its outage, logged once when it starts and once when it ends), a
+metrics port, a name Postgres shows for its connections, and an exit that does not wait for a
+thread stuck in a network call."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
+
+from k8sdm.outages import Outage
 
 logger = logging.getLogger(__name__)
+
+# The daemon's PostgreSQL outage: work is nak'ed (and redelivered) or retried next round meanwhile.
+POSTGRES = Outage("PostgreSQL", meanwhile="retrying (messages are redelivered)", refusals="operation(s) retried")
+
+
+def _postgres_connected(sender, connection, **kwargs) -> None:
+    POSTGRES.recovered()
+
+
+connection_created.connect(_postgres_connected, dispatch_uid="k8sdm.runtime.postgres_connected")
 
 
 def install_stop_signals(stop: threading.Event) -> None:
@@ -47,3 +64,17 @@ def start_metrics_server(port: int) -> None:
         logger.info("metrics on :%d/metrics", port)
     except OSError as exc:
         logger.warning("metrics port %d unavailable (%s): metrics not exposed", port, exc)
+
+
+def exit_now(code: int) -> None:
+    """Exit with `code` without waiting for threads still running (a handler stuck in a network
+    call until its timeout): their messages are unacked, so JetStream redelivers them."""
+    stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+             and not t.daemon]
+    if stuck:
+        logger.warning("exiting with %d thread(s) still busy (%s): their messages will be redelivered",
+                       len(stuck), ", ".join(sorted(stuck)[:5]))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -260,6 +260,9 @@ K8SDM_APPLY_MAX_ATTEMPTS = env.int("K8SDM_APPLY_MAX_ATTEMPTS", default=6)
 K8SDM_CONFLICT_RETRIES = env.int("K8SDM_CONFLICT_RETRIES", default=10)
 K8SDM_RETRY_BASE_SECONDS = env.float("K8SDM_RETRY_BASE_SECONDS", default=0.5)
 K8SDM_RETRY_MAX_SECONDS = env.float("K8SDM_RETRY_MAX_SECONDS", default=30.0)
+# Longest delay before a message the worker nak'ed (busy deployment, Postgres down, handler error)
+# is delivered again: short, so work resumes within seconds of an outage's end.
+K8SDM_NAK_MAX_SECONDS = env.float("K8SDM_NAK_MAX_SECONDS", default=5.0)
 K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)
 K8SDM_OUTBOX_GRACE_SECONDS = env.float("K8SDM_OUTBOX_GRACE_SECONDS", default=2.0)
 # A request still pending this long after it was published (and not being attempted) is

@@ -54,9 +54,17 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class Decision:
+    """What to do with the message. A NAK's `delay` None means "the worker's backoff for this
+    delivery" (`nak_delay`); 0 means at once (another worker may take it)."""
+
     outcome: Outcome
-    delay: float = 0.0
+    delay: float | None = None
     reason: str = ""
+
+
+def nak_delay(delivery: int) -> float:
+    """The delay before delivery `delivery + 1` of a message nak'ed for the `delivery`-th time."""
+    return backoff.delay(delivery, base=settings.K8SDM_RETRY_BASE_SECONDS, cap=settings.K8SDM_NAK_MAX_SECONDS)
 
 
 class Stopping(Exception):
@@ -167,9 +175,15 @@ def _log_result(req: DeploymentRequest, started: float) -> None:
     )
 
 
+# How many newer requests of its deployment a worker applies after the one it was asked for.
+HAND_ON_LIMIT = 50
+
+
 def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartbeat=None) -> Decision:
     """Handle an ApplyRequest message: apply that request, and every older pending request of
-    its deployment first. Safe to call any number of times for the same request."""
+    its deployment first. Then, still holding the lock, the newer ones that arrived meanwhile (up
+    to HAND_ON_LIMIT): their messages found the deployment busy and wait for a redelivery, which
+    then finds them finished. Safe to call any number of times for the same request."""
     # One round trip: the request's state and, if it is still pending, its deployment's lock.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -185,22 +199,26 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
         return Decision(Outcome.ACK, reason="already finished")
     if not locked and not locks.acquire(deployment_id, wait=5.0, stop=stop, heartbeat=heartbeat):
         # Another worker is applying this deployment's requests (ours included, in order).
-        return Decision(Outcome.NAK, delay=0.5, reason="deployment busy in another worker")
+        return Decision(Outcome.NAK, reason="deployment busy in another worker")
+    handed_on = 0  # requests applied from this one on (itself included)
     try:
-        while True:
+        while not handed_on or (handed_on <= HAND_ON_LIMIT and not (stop is not None and stop.is_set())):
             pending = next(iter(DeploymentRequest.objects.raw(
                 f"SELECT r.*, u.user_external_id AS owner_external_id FROM {_TABLE} r "
                 f"JOIN {User._meta.db_table} u ON u.id = r.user_id "
-                f"WHERE r.deployment_id = %s AND r.status = %s AND r.id <= %s ORDER BY r.id LIMIT 1",
-                [deployment_id, RequestStatus.CREATED, request_pk],
+                f"WHERE r.deployment_id = %s AND r.status = %s ORDER BY r.id LIMIT 1",
+                [deployment_id, RequestStatus.CREATED],
             )), None)
             if pending is None:
-                return Decision(Outcome.ACK)
+                break
             try:
                 apply_request(pending, stop=stop, heartbeat=heartbeat)
             except Stopping:
-                return Decision(Outcome.NAK, delay=0.0, reason="shutting down")
-            if pending.pk == request_pk:
-                return Decision(Outcome.ACK)
+                if pending.pk <= request_pk:
+                    return Decision(Outcome.NAK, delay=0.0, reason="shutting down")
+                break
+            if pending.pk >= request_pk:
+                handed_on += 1
+        return Decision(Outcome.ACK)
     finally:
         locks.unlock(deployment_id)

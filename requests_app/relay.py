@@ -5,8 +5,9 @@ K8SDM_OUTBOX_INTERVAL_SECONDS it claims unpublished requests older than the api'
 (requests_app/outbox.py: `SKIP LOCKED` plus a lease, so relays in several workers never publish
 the same row at once), publishes them with the process's `Publisher`, and stamps `published_at`
 on the ack. Every so often it also re-publishes requests still pending long after their message
-was published (deliveries exhausted, stream purged), with a fresh Nats-Msg-Id. A round that fails
-(Postgres or NATS down) is logged and tried again next round.
+was published (deliveries exhausted, stream purged), with a fresh Nats-Msg-Id. While NATS is away nothing is
+claimed; while Postgres is away the rounds fail quietly (the outage is logged once when it starts
+and once when it ends) and the next round tries again.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from k8sdm.messaging.publisher import Publisher
-from k8sdm.runtime import db_hygiene
+from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app import metrics, outbox
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,10 @@ class OutboxRelay:
                     if published:
                         logger.info("outbox relay published %d pending request(s)", published)
                     metrics.OUTBOX_BACKLOG.set(outbox.backlog())
-                except Exception as exc:  # noqa: BLE001 - Postgres or NATS down: try again next round
-                    logger.warning("outbox relay round failed: %s", exc)
+                except DatabaseError as exc:  # Postgres down: logged once per outage; next round
+                    POSTGRES.refused(exc)
+                except Exception as exc:  # noqa: BLE001 - a bug: log it, try again next round
+                    logger.error("outbox relay round failed: %s", exc, exc_info=True)
                 self.stop.wait(settings.K8SDM_OUTBOX_INTERVAL_SECONDS)
         finally:
             connection.close()

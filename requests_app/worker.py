@@ -5,9 +5,14 @@ One asyncio loop owns the consumers' NATS connection (k8sdm/messaging/consumer.p
 transaction across a network call. While a handler runs, its message's ack deadline is extended
 (`in_progress`) every third of K8SDM_ACK_WAIT_SECONDS. Every message ends with exactly one of ack
 (done), nak with a delay (transient trouble) or term (can never succeed), and a log line says
-which. The outbox relay (requests_app/relay.py) runs on a thread of its own with the process's
-`Publisher`. Stopping: the stop flag ends fetching, in-flight handlers finish and ack/nak (up to
-`shutdown_grace`), the relay thread is joined, the connection drains, and `run` returns 0.
+which; a nak's delay is the worker's own (`processing.nak_delay`: the shared backoff over the
+message's delivery count, at most K8SDM_NAK_MAX_SECONDS; the consumers have no server BackOff), and
+the log says when the next attempt comes. The outbox relay (requests_app/relay.py) runs on a thread
+of its own with the process's `Publisher`. A Postgres or NATS outage is logged once when it starts
+and once when it ends (k8sdm/outages.py). Stopping: the stop flag ends fetching, in-flight handlers
+finish and ack/nak (up to `shutdown_grace`), the relay thread is joined, the connection drains,
+and `run` returns 0; a handler still stuck in a call is left to the process exit
+(`runtime.exit_now`), and its message, never acked, is redelivered.
 """
 
 from __future__ import annotations
@@ -26,12 +31,15 @@ from deployments_app.operations import deployment_reconcile
 from k8sdm.messaging import messages
 from k8sdm.messaging.consumer import Consumers, Delivery, FetchError
 from k8sdm.messaging.publisher import Publisher
-from k8sdm.runtime import db_hygiene
+from k8sdm.outages import Outage, postgres_unavailable
+from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app import metrics
-from requests_app.processing import Decision, Outcome, handle_apply
+from requests_app.processing import Decision, Outcome, handle_apply, nak_delay
 from requests_app.relay import OutboxRelay
 
 logger = logging.getLogger(__name__)
+
+NATS = Outage("NATS", meanwhile="fetching again every 0.5 s", refusals="failed fetch(es)")
 
 
 @dataclass
@@ -41,7 +49,7 @@ class RequestWorker:
     concurrency: int = field(default_factory=lambda: settings.K8SDM_WORKER_CONCURRENCY)
     batch: int = field(default_factory=lambda: settings.K8SDM_WORKER_BATCH)
     name: str = "k8sdm-worker"
-    shutdown_grace: float = 8.0
+    shutdown_grace: float = 5.0  # for in-flight handlers; with the rest, SIGTERM to exit stays under 10 s
 
     def __post_init__(self):
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency + 2, thread_name_prefix="apply")
@@ -90,7 +98,7 @@ class RequestWorker:
     @staticmethod
     async def _join(thread: threading.Thread | None) -> None:
         if thread is not None:
-            await asyncio.to_thread(thread.join, 5.0)
+            await asyncio.to_thread(thread.join, 1.0)  # a daemon thread: one stuck in a call dies with us
 
     async def _wait_for_stop(self) -> None:
         while not self.stop.is_set():
@@ -116,9 +124,11 @@ class RequestWorker:
                     self._slots.release()
                 raise
             except FetchError as exc:  # NATS restarting: back off and fetch again
-                logger.warning("fetch from %s failed (%s); retrying", consumer, exc)
+                NATS.refused(exc)
                 msgs = []
                 await asyncio.sleep(0.5)
+            else:
+                NATS.recovered()
             busy = len(msgs) == taken
             for _ in range(taken - len(msgs)):
                 self._slots.release()
@@ -146,14 +156,16 @@ class RequestWorker:
             decision = await loop.run_in_executor(self._pool, self._decide, msg.data, consumer, heartbeat)
         except Exception as exc:  # noqa: BLE001
             logger.error("handler crashed on %s message: %s", consumer, exc, exc_info=True)
-            decision = Decision(Outcome.NAK, delay=2.0, reason=str(exc))
+            decision = Decision(Outcome.NAK, reason=str(exc))
         metrics.MESSAGES.labels(consumer, decision.outcome.value).inc()
         try:
             if decision.outcome is Outcome.ACK:
                 await msg.ack()
             elif decision.outcome is Outcome.NAK:
-                await msg.nak(delay=decision.delay or None)
-                logger.info("nak %s message (%s), redelivery in %.1fs", consumer, decision.reason, decision.delay)
+                delay = nak_delay(msg.attempt) if decision.delay is None else decision.delay
+                await msg.nak(delay=delay)
+                logger.info("nak %s message (%s): delivery %d, next attempt in %.2fs",
+                            consumer, decision.reason, msg.attempt, delay)
             else:
                 await msg.term()
                 logger.error("terminated %s message %r: %s", consumer, msg.data[:200], decision.reason)
@@ -171,11 +183,13 @@ class RequestWorker:
         except messages.MessageError as exc:
             return Decision(Outcome.TERM, reason=str(exc))
         except DatabaseError as exc:
-            logger.warning("database unavailable while handling a %s message (%s): will retry", consumer, exc)
-            return Decision(Outcome.NAK, delay=1.0, reason=f"database: {exc}")
+            if not postgres_unavailable(exc):
+                logger.error("database error handling a %s message: %s", consumer, exc, exc_info=True)
+            POSTGRES.refused(exc)  # an outage is logged once when it starts and once when it ends
+            return Decision(Outcome.NAK, reason=f"database: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
         except Exception as exc:  # noqa: BLE001
             logger.error("unexpected error handling a %s message: %s", consumer, exc, exc_info=True)
-            return Decision(Outcome.NAK, delay=2.0, reason=str(exc))
+            return Decision(Outcome.NAK, reason=str(exc))
 
     def _sync(self, message: messages.SyncDeployment, heartbeat) -> Decision:
         result = deployment_reconcile(namespace=message.namespace, name=message.name, stop=self.stop,
@@ -185,4 +199,4 @@ class RequestWorker:
             return Decision(Outcome.ACK, reason=result.reason)
         if result.failed:
             return Decision(Outcome.TERM, reason=result.reason)
-        return Decision(Outcome.NAK, delay=result.retry_in, reason=result.reason)
+        return Decision(Outcome.NAK, reason=result.reason)

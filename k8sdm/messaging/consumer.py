@@ -34,6 +34,14 @@ class Delivery:
         self._msg = msg
         self.data: bytes = msg.data
 
+    @property
+    def attempt(self) -> int:
+        """Which delivery of this message this is (1 for the first)."""
+        try:
+            return int(self._msg.metadata.num_delivered)
+        except Exception:  # noqa: BLE001 - not a JetStream message (no metadata): treat as the first
+            return 1
+
     async def ack(self) -> None:
         await self._msg.ack()
 

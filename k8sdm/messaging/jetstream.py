@@ -78,15 +78,16 @@ def stream_config() -> js_api.StreamConfig:
 
 
 def consumer_configs() -> dict[str, js_api.ConsumerConfig]:
-    """The worker's durable pull consumers, by the name the worker uses for them."""
-    ack_wait = settings.K8SDM_ACK_WAIT_SECONDS
-    backoff = [ack_wait * factor for factor in (1, 2, 4, 8)]
+    """The worker's durable pull consumers, by the name the worker uses for them.
+
+    No server-side BackOff: with one, nats-server honours only the first NAK delay and redelivers
+    later ones on its own schedule. Every redelivery delay is the worker's (a NAK with a delay);
+    ack_wait only covers a worker that died with the message."""
     common = dict(
         ack_policy=js_api.AckPolicy.EXPLICIT,
         deliver_policy=js_api.DeliverPolicy.ALL,
-        ack_wait=ack_wait,
+        ack_wait=settings.K8SDM_ACK_WAIT_SECONDS,
         max_deliver=settings.K8SDM_MAX_DELIVER,
-        backoff=backoff[: settings.K8SDM_MAX_DELIVER],
         max_ack_pending=10_000,
     )
     return {

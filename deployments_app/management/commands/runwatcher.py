@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 
 from deployments_app.watcher import DeploymentWatcher
 from k8sdm.messaging.publisher import Publisher
-from k8sdm.runtime import install_stop_signals, set_application_name, start_metrics_server
+from k8sdm.runtime import exit_now, install_stop_signals, set_application_name, start_metrics_server
 
 
 class Command(BaseCommand):
@@ -26,5 +26,5 @@ class Command(BaseCommand):
         try:
             code = DeploymentWatcher(stop=stop, publisher=publisher).run()
         finally:
-            publisher.stop()
-        raise SystemExit(code)
+            publisher.stop(timeout=1.0)
+        exit_now(code)

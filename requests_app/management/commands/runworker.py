@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from k8sdm.messaging.publisher import Publisher
-from k8sdm.runtime import install_stop_signals, set_application_name, start_metrics_server
+from k8sdm.runtime import exit_now, install_stop_signals, set_application_name, start_metrics_server
 from requests_app.worker import RequestWorker
 
 
@@ -29,5 +29,5 @@ class Command(BaseCommand):
             code = RequestWorker(stop=stop, publisher=publisher, concurrency=concurrency).run()
         finally:
             if publisher is not None:
-                publisher.stop()
-        raise SystemExit(code)
+                publisher.stop(timeout=1.0)
+        exit_now(code)
