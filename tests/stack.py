@@ -40,7 +40,7 @@ def submit(**kwargs):
     return req
 
 
-def wait_until(predicate, *, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+def wait_until(predicate, *, timeout: float = 60.0, interval: float = 0.05, message: str = "condition"):
     """Poll `predicate` until it returns something truthy; fail the test with `message` otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -94,7 +94,7 @@ class Proc:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for_log(self, text: str, timeout: float = 20.0) -> None:
+    def wait_for_log(self, text: str, timeout: float = 60.0) -> None:
         wait_until(lambda: text in self.log() or self.proc.poll() is not None, timeout=timeout,
                    message=f"{self.name} to log {text!r}")
         if text not in self.log():

@@ -29,7 +29,7 @@ def test_the_api_and_the_worker_log_the_same_correlation_id_for_one_request(stac
     api, base = stack.api()
     response = requests.post(f"{base}/api/v1/deployments/requests/create",
                              json={"identifier": "traced", "image": "nginx:1.27"},
-                             headers={"X-User-Id": "alice", "X-Correlation-Id": "trace-0042"}, timeout=10)
+                             headers={"X-User-Id": "alice", "X-Correlation-Id": "trace-0042"}, timeout=60)
     assert response.status_code == 202, response.text
     assert response.headers["X-Correlation-Id"] == "trace-0042"
     wait_until(lambda: DeploymentRequest.objects.filter(request_id=response.json()["request_id"])
