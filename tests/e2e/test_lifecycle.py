@@ -56,7 +56,7 @@ def test_create_update_delete_through_the_api_reach_the_cluster_and_the_row(live
     recorder = RowRecorder("shop")
 
     created = requests.post(f"{api}/create", json={"identifier": "shop", "image": "nginx:1.27", "replicas": 2},
-                            headers=USER, timeout=10)
+                            headers=USER, timeout=60)
     assert created.status_code == 202, created.text
     wait_until(lambda: finished(created.json()["request_id"]), message="the CREATE to finish")
     assert finished(created.json()["request_id"]).status == RequestStatus.SUCCESS
@@ -65,7 +65,7 @@ def test_create_update_delete_through_the_api_reach_the_cluster_and_the_row(live
     wait_until(lambda: Deployment.objects.get(identifier="shop").health == DeploymentHealth.HEALTHY,
                message="the new deployment to be healthy")
 
-    updated = requests.patch(f"{api}/shop", json={"image": "nginx:1.28", "replicas": 3}, headers=USER, timeout=10)
+    updated = requests.patch(f"{api}/shop", json={"image": "nginx:1.28", "replicas": 3}, headers=USER, timeout=60)
     assert updated.status_code == 202, updated.text
     wait_until(lambda: finished(updated.json()["request_id"]), message="the UPDATE to finish")
     assert apps_api.read_namespaced_deployment("shop", "default").spec.template.spec.containers[0].image == "nginx:1.28"
@@ -75,7 +75,7 @@ def test_create_update_delete_through_the_api_reach_the_cluster_and_the_row(live
     row = Deployment.objects.get(identifier="shop")
     assert (row.status, row.image, row.replicas, row.drift) == (DeploymentStatus.CREATED, "nginx:1.28", 3, {})
 
-    deleted = requests.delete(f"{api}/shop", headers=USER, timeout=10)
+    deleted = requests.delete(f"{api}/shop", headers=USER, timeout=60)
     assert deleted.status_code == 202, deleted.text
     wait_until(lambda: finished(deleted.json()["request_id"]), message="the DELETE to finish")
     assert apps_api.list_namespaced_deployment("default").items == []
@@ -89,7 +89,7 @@ def test_create_update_delete_through_the_api_reach_the_cluster_and_the_row(live
     assert ("CREATED", "HEALTHY") in after_update, recorder.seen
 
     # The user sees it all through the API too.
-    detail = requests.get(f"{live_server.url}/api/v1/deployments/shop", headers=USER, timeout=10)
+    detail = requests.get(f"{live_server.url}/api/v1/deployments/shop", headers=USER, timeout=60)
     assert detail.status_code == 200 and detail.json()["status"] == "DELETED"
 
 
@@ -98,7 +98,7 @@ def test_ten_concurrent_updates_end_with_the_last_accepted_one_applied_in_order(
     stack.worker()
     api = f"{live_server.url}/api/v1/deployments/requests"
     created = requests.post(f"{api}/create", json={"identifier": "busy", "image": "nginx:1.27", "replicas": 1},
-                            headers=USER, timeout=10)
+                            headers=USER, timeout=60)
     assert created.status_code == 202, created.text
     cluster.set_latency(10)
 
