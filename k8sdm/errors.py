@@ -3,7 +3,7 @@ human and, for bad input, the fields at fault.
 
 They know nothing of HTTP. The API maps them once, in its exception handler
 (k8sdm/api/errors.py), to the one error shape and a status: InvalidInput 400, NotFound 404,
-Conflict 409.
+Conflict 409, NotAllowed 403, LimitExceeded 422.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 class DomainError(Exception):
     default_code = "error"
+    # A refusal worth an audit record (users_app RefusalKind: "policy", "quota"), or None.
+    audit_kind: str | None = None
 
     def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
         super().__init__(message)
@@ -35,3 +37,15 @@ class Conflict(DomainError):
     """The request conflicts with the current state (taken, deleted, being deleted, reused id)."""
 
     default_code = "conflict"
+
+
+class NotAllowed(DomainError):
+    """The caller may not do this (their policy, or the credential they used)."""
+
+    default_code = "not_allowed"
+
+
+class LimitExceeded(DomainError):
+    """The request would take the caller past one of their limits (quotas)."""
+
+    default_code = "limit_exceeded"

@@ -185,9 +185,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["k8sdm.api.parsers.StrictJSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["k8sdm.api.authentication.GatewayHeaderAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["k8sdm.api.authentication.ApiAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["k8sdm.api.throttling.PerUserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["k8sdm.api.throttling.UserRateThrottle", "k8sdm.api.throttling.AddressRateThrottle"],
     "EXCEPTION_HANDLER": "k8sdm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
@@ -220,12 +220,78 @@ SPECTACULAR_SETTINGS = {
         {"name": "deployment requests", "description": "Ask for a Deployment to be created, changed or deleted."},
         {"name": "requests", "description": "Follow your requests."},
         {"name": "deployments", "description": "What runs: your deployments as observed in the cluster."},
+        {"name": "tokens", "description": "Your personal API tokens (Authorization: Bearer k8sdm_...)."},
     ],
 }
 
-# The trusted gateway in front of the API sets this header to the caller's id (and strips the
-# client's own copy). See README "Identity".
+# --- Authentication (docs/security.md) ---------------------------------------------------------
+
+# Tried in order: header (a trusted gateway's X-User-Id), jwt (a verified bearer JWT), token
+# (a personal API token k8sdm_...).
+K8SDM_AUTH_MODES = [m.strip().lower() for m in env.list("K8SDM_AUTH_MODES", default=["header"]) if m.strip()]
+_unknown_modes = set(K8SDM_AUTH_MODES) - {"header", "jwt", "token"}
+if _unknown_modes or not K8SDM_AUTH_MODES:
+    raise ImproperlyConfigured(
+        f"K8SDM_AUTH_MODES must be a comma-separated list of header, jwt, token; got {K8SDM_AUTH_MODES!r}"
+    )
+# header mode: the header with the caller's id, set by the gateway (which strips the client's copy).
 K8SDM_USER_HEADER = env.str("K8SDM_USER_HEADER", default="X-User-Id")
+# header mode trusts the header only from these peers (CIDRs) and/or with this shared secret.
+K8SDM_TRUSTED_PROXIES = env.list(
+    "K8SDM_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"] if LOCAL else []
+)
+K8SDM_GATEWAY_SECRET = env.str("K8SDM_GATEWAY_SECRET", default="")
+K8SDM_GATEWAY_SECRET_HEADER = env.str("K8SDM_GATEWAY_SECRET_HEADER", default="X-Gateway-Secret")
+# jwt mode
+K8SDM_JWT_JWKS_URL = env.str("K8SDM_JWT_JWKS_URL", default="")
+K8SDM_JWT_PUBLIC_KEY_FILE = env.str("K8SDM_JWT_PUBLIC_KEY_FILE", default="")
+K8SDM_JWT_ISSUER = env.str("K8SDM_JWT_ISSUER", default="")
+K8SDM_JWT_AUDIENCE = env.str("K8SDM_JWT_AUDIENCE", default="")
+K8SDM_JWT_ALGORITHMS = env.list("K8SDM_JWT_ALGORITHMS", default=["RS256", "ES256"])
+_bad_algorithms = [a for a in K8SDM_JWT_ALGORITHMS if a.lower() == "none" or a.upper().startswith("HS")]
+if _bad_algorithms or not K8SDM_JWT_ALGORITHMS:
+    raise ImproperlyConfigured(
+        f"K8SDM_JWT_ALGORITHMS must list asymmetric algorithms (RS*, PS*, ES*, EdDSA), not {_bad_algorithms!r}"
+    )
+K8SDM_JWT_USER_CLAIM = env.str("K8SDM_JWT_USER_CLAIM", default="sub")
+K8SDM_JWT_LEEWAY_SECONDS = env.int("K8SDM_JWT_LEEWAY_SECONDS", default=30)
+# The JWKS is kept this long, and refetched at most once per K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS
+# when a token names a key id it does not have (key rotation).
+K8SDM_JWT_JWKS_CACHE_SECONDS = env.int("K8SDM_JWT_JWKS_CACHE_SECONDS", default=300)
+K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS = env.float("K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS", default=30.0)
+K8SDM_JWT_JWKS_TIMEOUT_SECONDS = env.float("K8SDM_JWT_JWKS_TIMEOUT_SECONDS", default=5.0)
+# token mode: last_used_at is written at most once per this many seconds per token.
+K8SDM_TOKEN_TOUCH_SECONDS = env.int("K8SDM_TOKEN_TOUCH_SECONDS", default=60)
+K8SDM_TOKEN_MAX_PER_USER = env.int("K8SDM_TOKEN_MAX_PER_USER", default=20)
+K8SDM_TOKEN_MAX_DAYS = env.int("K8SDM_TOKEN_MAX_DAYS", default=365)
+
+# --- Per-user policy and quotas (defaults; each user's policy in the admin overrides them) -----
+
+
+def _limit(value: str) -> str:
+    """A quota setting: a number or quantity, or "" / "unlimited" for none."""
+    value = value.strip()
+    return "" if value.lower() in ("", "unlimited", "none") else value
+
+
+# Namespaces a user may use (a subset of K8SDM_ALLOWED_NAMESPACES; empty: all of those).
+K8SDM_POLICY_NAMESPACES = env.list("K8SDM_POLICY_NAMESPACES", default=[])
+# Registries a user may pull from: "host" (every repository there) or "host/prefix" (only under
+# that path); empty: any registry K8SDM_ALLOWED_REGISTRIES allows.
+K8SDM_POLICY_REGISTRIES = env.list("K8SDM_POLICY_REGISTRIES", default=[])
+K8SDM_POLICY_MAX_DEPLOYMENTS = _limit(env.str("K8SDM_POLICY_MAX_DEPLOYMENTS", default="50"))
+K8SDM_POLICY_MAX_REPLICAS = _limit(env.str("K8SDM_POLICY_MAX_REPLICAS", default="20"))
+K8SDM_POLICY_MAX_REPLICAS_TOTAL = _limit(env.str("K8SDM_POLICY_MAX_REPLICAS_TOTAL", default="100"))
+K8SDM_POLICY_MAX_CPU_PER_CONTAINER = _limit(env.str("K8SDM_POLICY_MAX_CPU_PER_CONTAINER", default="4"))
+K8SDM_POLICY_MAX_MEMORY_PER_CONTAINER = _limit(env.str("K8SDM_POLICY_MAX_MEMORY_PER_CONTAINER", default="8Gi"))
+K8SDM_POLICY_MAX_CPU_TOTAL = _limit(env.str("K8SDM_POLICY_MAX_CPU_TOTAL", default="64"))
+K8SDM_POLICY_MAX_MEMORY_TOTAL = _limit(env.str("K8SDM_POLICY_MAX_MEMORY_TOTAL", default="128Gi"))
+
+# --- Rate limits and the shared cache ----------------------------------------------------------
+
+# The throttle counters live here: Redis or Valkey in production (redis://host:6379/0), so that
+# every api process counts against the same limit; local memory (per process) by default.
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 K8SDM_DEFAULT_NAMESPACE = env.str("K8SDM_DEFAULT_NAMESPACE", default="default")
 K8SDM_ALLOWED_NAMESPACES = env.list("K8SDM_ALLOWED_NAMESPACES", default=["default"])
 K8SDM_MAX_REPLICAS = env.int("K8SDM_MAX_REPLICAS", default=20)
@@ -233,6 +299,9 @@ K8SDM_MAX_REPLICAS = env.int("K8SDM_MAX_REPLICAS", default=20)
 K8SDM_ALLOWED_REGISTRIES = env.list("K8SDM_ALLOWED_REGISTRIES", default=[])
 K8SDM_MAX_BODY_BYTES = env.int("K8SDM_MAX_BODY_BYTES", default=64 * 1024)
 K8SDM_RATE_LIMIT = env.str("K8SDM_RATE_LIMIT", default="600/min")
+# Per source address (rotating user ids does not escape it) and for failed authentication.
+K8SDM_RATE_LIMIT_PER_ADDRESS = env.str("K8SDM_RATE_LIMIT_PER_ADDRESS", default="1200/min")
+K8SDM_AUTH_FAILURE_LIMIT = env.str("K8SDM_AUTH_FAILURE_LIMIT", default="60/min")
 K8SDM_PAGE_SIZE = env.int("K8SDM_PAGE_SIZE", default=50)
 K8SDM_MAX_PAGE_SIZE = env.int("K8SDM_MAX_PAGE_SIZE", default=200)
 # Anything that reads request.body directly is held to the same limit as the API's 413 check.

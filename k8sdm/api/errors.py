@@ -26,9 +26,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from k8sdm.api.outages import POSTGRES, RETRY_AFTER_SECONDS, postgres_unavailable
-from k8sdm.errors import Conflict, DomainError, InvalidInput, NotFound
+from k8sdm.errors import Conflict, DomainError, InvalidInput, LimitExceeded, NotAllowed, NotFound
 
-__all__ = ["Conflict", "DomainError", "InvalidInput", "NotFound", "exception_handler", "error_body", "json_error"]
+__all__ = ["Conflict", "DomainError", "InvalidInput", "LimitExceeded", "NotAllowed", "NotFound", "exception_handler", "error_body", "json_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ def dependency_unavailable(exc: BaseException) -> tuple[dict, dict] | None:
 
 # The status of each domain error (most specific class first).
 DOMAIN_STATUS = ((InvalidInput, status.HTTP_400_BAD_REQUEST), (NotFound, status.HTTP_404_NOT_FOUND),
-                 (Conflict, status.HTTP_409_CONFLICT), (DomainError, status.HTTP_400_BAD_REQUEST))
+                 (Conflict, status.HTTP_409_CONFLICT), (NotAllowed, status.HTTP_403_FORBIDDEN),
+                 (LimitExceeded, status.HTTP_422_UNPROCESSABLE_ENTITY),
+                 (DomainError, status.HTTP_400_BAD_REQUEST))
 
 
 def domain_status(exc: DomainError) -> int:
@@ -161,6 +163,8 @@ def exception_handler(exc, context):
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DomainError):
+        if exc.audit_kind:
+            _audit(exc, context)
         return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc))
     if not isinstance(exc, exceptions.APIException):
         return None
@@ -203,6 +207,20 @@ def _method_not_allowed_message(context) -> str:
     message = f"{request.method} is not allowed on {request.path}; allowed: {allowed}."
     hint = view.method_hint(request.method) if hasattr(view, "method_hint") else ""
     return f"{message} {hint}" if hint else message
+
+
+def _audit(exc: DomainError, context) -> None:
+    from k8sdm.api import audit
+    from k8sdm.api.addresses import client_address
+
+    request = context.get("request")
+    caller = getattr(request, "user", None)
+    audit.refused(
+        kind=exc.audit_kind, code=exc.code, source_address=client_address(request) if request else "",
+        claimed_identity=getattr(caller, "external_id", "") or "", reason=exc.message,
+        user=getattr(caller, "user", None), correlation_id=getattr(getattr(request, "_request", None),
+                                                                    "correlation_id", ""),
+    )
 
 
 # --- Django's own error views, answering JSON on API paths -------------------------------------

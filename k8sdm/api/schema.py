@@ -29,13 +29,15 @@ class ErrorSerializer(serializers.Serializer):
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input (see `error.fields`), or nothing to change.",
-    401: "The identity header is missing, malformed or ambiguous.",
+    401: "Not authenticated: no credential, or an invalid, expired or revoked one (see WWW-Authenticate).",
+    403: "Not allowed by the caller's policy (namespace, registry), or a token may not do this.",
     404: "No such object for this caller (another user's objects are 404 too).",
     405: "Method not allowed on this path.",
     409: "Conflicts with the current state (identifier taken, deployment deleted or being deleted, "
     "request_id reused with a different body).",
     413: "The body is larger than the server's limit.",
     415: "The body is not application/json in UTF-8 (or has no Content-Type).",
+    422: "quota_exceeded: the request would exceed one of the caller's quotas (named in `error.fields`).",
     429: "Rate limit exceeded; see Retry-After.",
     411: "A chunked body: send it with a Content-Length.",
     500: "Internal error.",
@@ -57,7 +59,7 @@ def error_responses(*codes: int) -> dict:
 
 
 READ_ERRORS = (400, 401, 404, 405, 429, 500, 503)
-WRITE_ERRORS = (400, 401, 404, 405, 409, 411, 413, 415, 429, 500, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 405, 409, 411, 413, 415, 422, 429, 500, 503)
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     name="Idempotency-Key",
@@ -79,17 +81,28 @@ CORRELATION_ID = OpenApiParameter(
 )
 
 
-class GatewayHeaderAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "k8sdm.api.authentication.GatewayHeaderAuthentication"
-    name = "GatewayUserId"
+class ApiAuthenticationScheme(OpenApiAuthenticationExtension):
+    """The authentication modes (K8SDM_AUTH_MODES): the gateway's header, or a bearer JWT / API token."""
+
+    target_class = "k8sdm.api.authentication.ApiAuthentication"
+    name = ["GatewayUserId", "Bearer"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"GatewayUserId": []}, {"Bearer": []}]  # either one (OR), not both
 
     def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": settings.K8SDM_USER_HEADER,
-            "description": "The caller's id, set by the trusted gateway (1-128 of letters, digits and . _ @ : + -). "
-            "Missing or malformed: 401.",
-        }
-
-
+        return [
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": settings.K8SDM_USER_HEADER,
+                "description": "Authentication mode `header`: the caller's id, set by the trusted gateway "
+                "(1-128 of letters, digits and . _ @ : + -); believed only from the gateway.",
+            },
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Authentication modes `jwt` (a JWT from the configured issuer) and `token` "
+                "(a personal API token `k8sdm_...`, see /api/v1/tokens/).",
+            },
+        ]

@@ -11,6 +11,7 @@ from k8sdm.api.index import ApiIndexView
 v1_patterns = [
     path("", ApiIndexView.as_view(), name="index"),
     path("", include("requests_app.urls")),
+    path("", include("users_app.urls")),
     path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
     path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),
 ]

@@ -69,6 +69,7 @@ def test_the_schema_describes_every_endpoint_the_identity_header_and_the_error_s
         "/api/v1/deployments/requests/create", "/api/v1/deployments/requests/{identifier}",
         "/api/v1/requests/", "/api/v1/requests/{request_id}",
         "/api/v1/deployments/", "/api/v1/deployments/{identifier}",
+        "/api/v1/tokens/", "/api/v1/tokens/{id}",
     }
     assert schema["components"]["securitySchemes"]["GatewayUserId"] == {
         "type": "apiKey", "in": "header", "name": "X-User-Id",
@@ -78,7 +79,7 @@ def test_the_schema_describes_every_endpoint_the_identity_header_and_the_error_s
     create = paths["/api/v1/deployments/requests/create"]["post"]
     assert {"202", "200", "400", "401", "409", "413", "415", "429"} <= set(create["responses"])
     assert create["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
-    assert create["security"] == [{"GatewayUserId": []}]
+    assert create["security"] == [{"GatewayUserId": []}, {"Bearer": []}]
     for path, operations in paths.items():
         for method, operation in operations.items():
             errors = [code for code in operation["responses"] if code.startswith(("4", "5"))]
