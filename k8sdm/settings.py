@@ -238,7 +238,7 @@ if _unknown_modes or not K8SDM_AUTH_MODES:
 K8SDM_USER_HEADER = env.str("K8SDM_USER_HEADER", default="X-User-Id")
 # header mode trusts the header only from these peers (CIDRs) and/or with this shared secret.
 K8SDM_TRUSTED_PROXIES = env.list(
-    "K8SDM_TRUSTED_PROXIES", default=["127.0.0.1/32", "::1/128"] if LOCAL else []
+    "K8SDM_TRUSTED_PROXIES", default=["127.0.0.0/8", "::1/128"] if LOCAL else []
 )
 K8SDM_GATEWAY_SECRET = env.str("K8SDM_GATEWAY_SECRET", default="")
 K8SDM_GATEWAY_SECRET_HEADER = env.str("K8SDM_GATEWAY_SECRET_HEADER", default="X-Gateway-Secret")

@@ -37,6 +37,8 @@ FAMILIES = {
     "OKP": ("EdDSA",),
 }
 MAX_JWKS_BYTES = 256 * 1024
+# After a failed fetch, requests go on with the keys already known for this long before the next try.
+RETRY_AFTER_FAILURE_SECONDS = 1.0
 
 
 class InvalidJwt(Exception):
@@ -48,13 +50,11 @@ class _KeySet:
     url: str
     keys: dict[str, dict] = field(default_factory=dict)  # kid -> JWK (asymmetric only)
     fetched_at: float = 0.0
-    last_attempt: float = float("-inf")
-    fetches: int = 0
+    failed_at: float = float("-inf")
+    last_refetch: float = float("-inf")  # the last early fetch for an unknown key id
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _fetch(self) -> None:
-        self.last_attempt = time.monotonic()
-        self.fetches += 1
         request = urllib.request.Request(self.url, headers={"Accept": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=settings.K8SDM_JWT_JWKS_TIMEOUT_SECONDS) as response:
@@ -65,6 +65,7 @@ class _KeySet:
                     keys[str(jwk.get("kid", ""))] = jwk
         except Exception as exc:  # noqa: BLE001 - any failure keeps the keys we had
             logger.warning("fetching the JWKS from %s failed: %s", self.url, exc, exc_info=True)
+            self.failed_at = time.monotonic()
             return
         self.keys = keys
         self.fetched_at = time.monotonic()
@@ -72,15 +73,16 @@ class _KeySet:
     def key_for(self, kid: str | None) -> dict:
         with self.lock:
             now = time.monotonic()
-            if not self.keys or now - self.fetched_at > settings.K8SDM_JWT_JWKS_CACHE_SECONDS:
-                if now - self.last_attempt >= min(1.0, settings.K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS):
-                    self._fetch()
+            stale = not self.fetched_at or now - self.fetched_at > settings.K8SDM_JWT_JWKS_CACHE_SECONDS
+            if stale and now - self.failed_at >= RETRY_AFTER_FAILURE_SECONDS:
+                self._fetch()
             if kid is None:
                 if len(self.keys) == 1:
                     return next(iter(self.keys.values()))
                 raise InvalidJwt("the token has no kid and the JWKS has more than one key")
-            if kid not in self.keys and now - self.last_attempt >= settings.K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS:
+            if kid not in self.keys and now - self.last_refetch >= settings.K8SDM_JWT_JWKS_MIN_REFETCH_SECONDS:
                 logger.info("JWT key id %r is unknown: refetching the JWKS", kid)
+                self.last_refetch = now
                 self._fetch()
             try:
                 return self.keys[kid]
