@@ -89,6 +89,8 @@ def test_the_image_build_steps_and_the_three_processes_work_from_the_context(con
     assert (tmp_path / "static" / "admin" / "css" / "base.css").exists()
     env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(64)
     env["DJANGO_ALLOWED_HOSTS"] = "k8sdm.example.com"
+    env["K8SDM_TRUSTED_PROXIES"] = "10.0.0.0/8"
+    env["CACHE_URL"] = "redis://redis.example.internal:6379/0"
     for command in (["check", "--deploy", "--fail-level", "WARNING"], ["runworker", "--help"],
                     ["runwatcher", "--help"], ["migrate", "--help"]):
         result = subprocess.run([*python, *command], cwd=root, env=env, capture_output=True, text=True, timeout=60)

@@ -26,6 +26,8 @@ def production_env(**extra) -> dict:
         DATABASE_URL=os.environ.get("DATABASE_URL", "postgres://k8sdm@db.example.internal:5432/k8sdm"),
         NATS_URL=os.environ.get("NATS_URL", "nats://nats.example.internal:4222"),
         K8SDM_ALLOWED_NAMESPACES="default",
+        K8SDM_TRUSTED_PROXIES="10.0.0.0/8",
+        CACHE_URL="redis://redis.example.internal:6379/0",
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -41,7 +43,7 @@ def test_the_documented_production_variables_are_the_ones_this_test_uses():
     text = (helpers.DOCS / "configuration.md").read_text().split("## Minimal production set", 1)[1]
     text = text.split("\n## ", 1)[0]
     for name in ("K8SDM_ENV", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "NATS_URL",
-                 "K8SDM_ALLOWED_NAMESPACES"):
+                 "K8SDM_ALLOWED_NAMESPACES", "K8SDM_TRUSTED_PROXIES", "CACHE_URL"):
         assert f"`{name}`" in text
 
 
@@ -195,3 +197,32 @@ def test_the_wait_for_migrations_check_passes_on_a_migrated_database(db):
     url = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
     result = manage("migrate", "--check", env=production_env(DATABASE_URL=url))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_refuses_header_mode_in_production_without_a_trusted_gateway():
+    env = production_env()
+    del env["K8SDM_TRUSTED_PROXIES"]
+    result = manage("check", "--deploy", env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "k8sdm.E001" in output and "K8SDM_TRUSTED_PROXIES" in output
+    # A gateway secret alone is enough; so is jwt/token authentication without header mode.
+    for extra in ({"K8SDM_GATEWAY_SECRET": secrets.token_urlsafe(32)},
+                  {"K8SDM_AUTH_MODES": "jwt,token", "K8SDM_JWT_JWKS_URL": "https://idp.example.com/jwks",
+                   "K8SDM_JWT_ISSUER": "https://idp.example.com", "K8SDM_JWT_AUDIENCE": "k8sdm"}):
+        result = manage("check", "--deploy", "--fail-level", "WARNING", env={**env, **extra})
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_refuses_other_unsafe_authentication_settings():
+    cases = [
+        ({"K8SDM_TRUSTED_PROXIES": "0.0.0.0/0"}, "k8sdm.E003"),
+        ({"K8SDM_TRUSTED_PROXIES": "not-a-cidr"}, "k8sdm.E002"),
+        ({"K8SDM_AUTH_MODES": "header,jwt"}, "k8sdm.E004"),
+        ({"K8SDM_POLICY_MAX_CPU_TOTAL": "lots"}, "k8sdm.E005"),
+    ]
+    for extra, code in cases:
+        result = manage("check", "--deploy", env=production_env(**extra))
+        assert result.returncode != 0 and code in result.stdout + result.stderr, (extra, result.stderr)
+    result = manage("check", env=production_env(K8SDM_JWT_ALGORITHMS="RS256,HS256"))
+    assert result.returncode != 0 and "K8SDM_JWT_ALGORITHMS" in result.stderr
