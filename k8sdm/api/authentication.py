@@ -144,11 +144,13 @@ class ApiAuthentication(authentication.BaseAuthentication):
             self._refuse(django_request, "too_many_failures", "", "too many failed authentications", store=False)
             raise TooManyFailures(wait=wait)
         bearer = bearer_of(django_request)
+        untrusted_header = None
         for mode in settings.K8SDM_AUTH_MODES:
             if mode == "header":
                 caller = self._header(django_request)
-                if caller is not None:
+                if isinstance(caller, ApiCaller):
                     return caller, None
+                untrusted_header = caller
             elif mode == "token" and bearer.startswith(TOKEN_PREFIX):
                 return self._token(django_request, bearer), None
             elif mode == "jwt" and bearer and not bearer.startswith(TOKEN_PREFIX):
@@ -156,11 +158,17 @@ class ApiAuthentication(authentication.BaseAuthentication):
         if bearer:
             # A bearer credential no configured mode takes (a token with only jwt mode on, ...).
             self._fail(django_request, "invalid_credentials", "", "bearer credential of a disabled mode")
+        if untrusted_header is not None:
+            # Someone not the gateway sent an identity: refused like a missing one, but audited.
+            self._fail(django_request, "untrusted_identity_header", untrusted_header[:128],
+                       f"{settings.K8SDM_USER_HEADER} from a peer that is not a trusted gateway "
+                       f"(peer {peer_address(django_request)})", exc=MissingIdentity(self._missing_message()))
         raise MissingIdentity(self._missing_message())
 
     # --- modes ---
 
-    def _header(self, request) -> ApiCaller | None:
+    def _header(self, request) -> ApiCaller | str | None:
+        """The caller; None without the header; the claimed id (a str) when the sender is not trusted."""
         header = settings.K8SDM_USER_HEADER
         raw = request.META.get(header_meta_key(header))
         ambiguous = ambiguous_identity_source(request)
@@ -168,11 +176,7 @@ class ApiAuthentication(authentication.BaseAuthentication):
             return None
         if not gateway_trusted(request):
             # Not from the gateway: the header means nothing (as if absent), whatever it says.
-            logger.warning(
-                "ignored %s %r from %s: not a trusted gateway (peer %s)", header, (raw or "")[:128],
-                client_address(request), peer_address(request),
-            )
-            return None
+            return raw or ""
         if ambiguous:
             self._fail(request, "ambiguous_identity", raw or "", ambiguous,
                        exc=AmbiguousIdentity(f"Refused an ambiguous identity: {ambiguous}. Send only {header}."))

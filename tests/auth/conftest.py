@@ -4,10 +4,8 @@ JWT minting, clients with a chosen peer address, a clean rate-limit cache."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -17,6 +15,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from k8sdm.api import jwks
+from tests.auth.jwks_server import JwksServer
 
 ISSUER = "https://idp.example.test/realms/k8sdm"
 AUDIENCE = "k8sdm-api"
@@ -57,35 +56,6 @@ class SigningKey:
         return jwt.encode(payload, self.private, algorithm=self.alg, headers=header)
 
 
-class JwksServer:
-    """A real HTTP server serving a JWKS document that a test can change (key rotation)."""
-
-    def __init__(self):
-        self.keys: list[dict] = []
-        self.hits = 0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.hits += 1
-                body = json.dumps({"keys": server.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/protocol/openid-connect/certs"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def serve(self, *keys: SigningKey) -> None:
-        self.keys = [k.jwk for k in keys]
-
-
 @pytest.fixture(scope="session")
 def rsa_key():
     return SigningKey("RSA", "rsa-1")
@@ -98,12 +68,10 @@ def ec_key():
 
 @pytest.fixture
 def jwks_server(rsa_key, ec_key):
-    server = JwksServer()
-    server.thread.start()
+    server = JwksServer().start()
     server.serve(rsa_key, ec_key)
     yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

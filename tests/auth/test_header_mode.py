@@ -63,6 +63,18 @@ def test_with_neither_configured_the_header_is_never_trusted(caller, settings):
     assert_ignored(caller("alice@example.com").post(CREATE_URL, config(), format="json"))
 
 
+def test_an_identity_header_from_an_untrusted_address_is_audited_on_the_claimed_users_page(caller, settings):
+    from users_app.models import Refusal
+
+    settings.K8SDM_TRUSTED_PROXIES = ["10.20.0.0/16"]
+    User.objects.create(user_external_id="alice@example.com")
+    response = caller("alice@example.com", remote_addr="203.0.113.7").get("/api/v1/deployments/")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "missing_identity"
+    refusal = Refusal.objects.get()
+    assert (refusal.user.user_external_id, refusal.code, refusal.source_address) == (
+        "alice@example.com", "untrusted_identity_header", "203.0.113.7")
+
+
 def test_an_untrusted_malformed_header_is_ignored_not_described(caller, settings):
     settings.K8SDM_TRUSTED_PROXIES = ["10.20.0.0/16"]
     response = caller("bad id;", remote_addr="203.0.113.7").get("/api/v1/deployments/")

@@ -167,8 +167,7 @@ def test_the_jwks_is_refetched_when_its_cache_time_is_over(jwt_mode, settings, r
 
 
 def test_an_unreachable_jwks_endpoint_is_401_not_500(jwt_mode, settings, rsa_key, bearer):
-    jwt_mode.httpd.shutdown()
-    jwt_mode.httpd.server_close()
+    jwt_mode.stop()
     assert_refused(bearer(rsa_key.sign()).get(DEPLOYMENTS))
 
 

@@ -52,6 +52,10 @@ class BenchStack:
             DATABASE_URL=self.pg.url, NATS_URL=self.nats.url, K8SDM_KUBECONFIG=str(self.kubeconfig),
             K8SDM_ENV="test", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1", DJANGO_SETTINGS_MODULE="k8sdm.settings",
             K8SDM_OUTBOX_GRACE_SECONDS="1", K8SDM_OUTBOX_INTERVAL_SECONDS="0.2",
+            # Benchmarks create thousands of deployments from one address: no rate limits, no quotas.
+            K8SDM_RATE_LIMIT="off", K8SDM_RATE_LIMIT_PER_ADDRESS="off", K8SDM_POLICY_MAX_DEPLOYMENTS="unlimited",
+            K8SDM_POLICY_MAX_REPLICAS_TOTAL="unlimited", K8SDM_POLICY_MAX_CPU_TOTAL="unlimited",
+            K8SDM_POLICY_MAX_MEMORY_TOTAL="unlimited",
         )
         if self.production:
             for name in ("K8SDM_OUTBOX_GRACE_SECONDS", "K8SDM_OUTBOX_INTERVAL_SECONDS"):

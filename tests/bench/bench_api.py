@@ -184,6 +184,10 @@ class Stack:
             **os.environ,
             "DATABASE_URL": self.pg.url, "NATS_URL": self.nats.url, "K8SDM_ENV": "local", "DJANGO_DEBUG": "0",
             "K8SDM_RATE_LIMIT": "off", "LOG_LEVEL": "WARNING", "DJANGO_SETTINGS_MODULE": "k8sdm.settings",
+            # Each client user creates thousands of deployments: no per-address limit, no quotas.
+            "K8SDM_RATE_LIMIT_PER_ADDRESS": "off", "K8SDM_POLICY_MAX_DEPLOYMENTS": "unlimited",
+            "K8SDM_POLICY_MAX_REPLICAS_TOTAL": "unlimited", "K8SDM_POLICY_MAX_CPU_TOTAL": "unlimited",
+            "K8SDM_POLICY_MAX_MEMORY_TOTAL": "unlimited",
             # /metrics sums all workers: the server-side latency histograms below come from it.
             "PROMETHEUS_MULTIPROC_DIR": str(self.tmp / "metrics"),
         }
