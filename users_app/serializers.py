@@ -4,17 +4,20 @@ creation answer (ApiTokenCreatedOutputSerializer)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+from k8sdm.api.fields import StrictCharField, StrictIntegerField, StrictSerializer
 
 from users_app.models import ApiToken
 
 
-class ApiTokenCreateInputSerializer(serializers.Serializer):
-    name = serializers.RegexField(
-        r"^[A-Za-z0-9 ._:@+-]{1,100}$", max_length=100,
+class ApiTokenCreateInputSerializer(StrictSerializer):
+    name = StrictCharField(
+        max_length=100, validators=[RegexValidator(r"^[A-Za-z0-9 ._:@+-]{1,100}$")],
         help_text="What the token is for (1-100 of letters, digits, space and . _ : @ + -).",
     )
-    expires_in_days = serializers.IntegerField(
+    expires_in_days = StrictIntegerField(
         required=False, allow_null=True, min_value=1,
         help_text="Days until the token expires (at most the server's K8SDM_TOKEN_MAX_DAYS; default: that maximum).",
     )
@@ -23,13 +26,6 @@ class ApiTokenCreateInputSerializer(serializers.Serializer):
         if value is not None and value > settings.K8SDM_TOKEN_MAX_DAYS:
             raise serializers.ValidationError(f"must be at most {settings.K8SDM_TOKEN_MAX_DAYS}")
         return value
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class ApiTokenOutputSerializer(serializers.ModelSerializer):

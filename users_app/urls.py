@@ -6,5 +6,5 @@ from users_app.views import ApiTokenViewSet
 
 urlpatterns = [
     path("tokens/", ApiTokenViewSet.as_view({"get": "list", "post": "create"}), name="token-list"),
-    path("tokens/<str:pk>", ApiTokenViewSet.as_view({"delete": "destroy"}), name="token-detail"),
+    path("tokens/<str:id>", ApiTokenViewSet.as_view({"delete": "destroy"}), name="token-detail"),
 ]

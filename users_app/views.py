@@ -76,9 +76,9 @@ class ApiTokenViewSet(mixins.ListModelMixin, GenericViewSet):
         responses={204: OpenApiResponse(description="Revoked (also when it already was)."),
                    **error_responses(401, 404, 405, 429, 500)},
     )
-    def destroy(self, request, pk: str):
-        token = token_get(user=request.user.user, token_id=int(pk)) if pk.isdigit() and len(pk) < 19 else None
+    def destroy(self, request, id: str):  # noqa: A002 - the URL's name for it
+        token = token_get(user=request.user.user, token_id=int(id)) if id.isdigit() and len(id) < 19 else None
         if token is None:
-            raise NotFound(f"No token {pk}.")
+            raise NotFound("No such token.")
         token_revoke(token=token, by=f"self ({request.user.mode})")
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -33,6 +33,10 @@ ENDPOINTS = [
      "your deployments, newest first; filters status, health, namespace"),
     ("GET", "api-v1:deployment-detail", "identifier",
      "one of your deployments as the cluster runs it, with its recent requests"),
+    ("GET", "api-v1:token-list", None, "your personal API tokens (never their secrets)"),
+    ("POST", "api-v1:token-list", None,
+     "create a personal API token (Authorization: Bearer k8sdm_...); 201 shows its secret once"),
+    ("DELETE", "api-v1:token-detail", "id", "revoke one of your API tokens; 204"),
 ]
 
 
@@ -55,7 +59,8 @@ class ApiIndexView(ApiViewMixin, APIView):
             "name": "k8sdm API",
             "version": "v1",
             "authentication": f"send the header {settings.K8SDM_USER_HEADER} with your user id "
-                              "(in production a gateway sets it)",
+                              "(in production a gateway sets it), or Authorization: Bearer with a JWT or an API "
+                              f"token (modes enabled: {', '.join(settings.K8SDM_AUTH_MODES)})",
             "endpoints": [
                 {"method": method, "path": _path(name, placeholder), "description": description}
                 for method, name, placeholder, description in ENDPOINTS

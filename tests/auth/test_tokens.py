@@ -113,7 +113,8 @@ def test_token_input_is_validated_and_the_live_count_is_bounded(caller, settings
     alice = caller("alice@example.com")
     for body, field in [({}, "name"), ({"name": "x" * 101}, "name"), ({"name": "ok", "expires_in_days": 0},
                         "expires_in_days"), ({"name": "ok", "expires_in_days": 100000}, "expires_in_days"),
-                        ({"name": "ok", "secret": "mine"}, "secret")]:
+                        ({"name": "ok", "secret": "mine"}, "secret"), ({"name": 0}, "name"),
+                        ({"name": "ok", "expires_in_days": "3"}, "expires_in_days")]:
         response = alice.post(TOKENS, body, format="json")
         assert response.status_code == 400, body
         assert field in response.json()["error"]["fields"], response.json()
