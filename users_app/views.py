@@ -49,7 +49,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, GenericViewSet):
     @extend_schema(
         operation_id="token_create", summary="Create an API token (the secret is shown once)", tags=["tokens"],
         request=ApiTokenCreateInputSerializer,
-        responses={201: ApiTokenCreatedOutputSerializer, **error_responses(400, 401, 403, 409, 413, 415, 429, 500)},
+        responses={201: ApiTokenCreatedOutputSerializer, **error_responses(400, 401, 403, 409, 411, 413, 415, 429, 500, 503)},
         description="Use it as `Authorization: Bearer <token>`. Needs the gateway header or a JWT (403 "
         "token_cannot_create_tokens with a token). 409 too_many_tokens past the server's limit of live tokens.",
     )
@@ -74,7 +74,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, GenericViewSet):
         operation_id="token_revoke", summary="Revoke one of your API tokens", tags=["tokens"],
         parameters=[OpenApiParameter("id", int, location=OpenApiParameter.PATH)],
         responses={204: OpenApiResponse(description="Revoked (also when it already was)."),
-                   **error_responses(401, 404, 405, 429, 500)},
+                   **error_responses(401, 404, 405, 429, 500, 503)},
     )
     def destroy(self, request, id: str):  # noqa: A002 - the URL's name for it
         token = token_get(user=request.user.user, token_id=int(id)) if id.isdigit() and len(id) < 19 else None
