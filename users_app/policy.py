@@ -25,18 +25,16 @@ from django.conf import settings
 
 from deployments_app.models import Deployment, DeploymentStatus
 from deployments_app.validators import DOCKER_HUB, parse_quantity
-from k8sdm.api.errors import ApiError
+from k8sdm.errors import LimitExceeded, NotAllowed
 from users_app.models import RefusalKind, User, UserPolicy
 
 
-class PolicyDenied(ApiError):
-    status_code = 403
+class PolicyDenied(NotAllowed):
     default_code = "policy_denied"
     audit_kind = RefusalKind.POLICY
 
 
-class QuotaExceeded(ApiError):
-    status_code = 422
+class QuotaExceeded(LimitExceeded):
     default_code = "quota_exceeded"
     audit_kind = RefusalKind.QUOTA
 

@@ -12,10 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from k8sdm.api.errors import ApiError, Conflict, NotFound
+from k8sdm.api.errors import Conflict, NotAllowed, NotFound
+from k8sdm.api.views import ApiViewMixin
 from k8sdm.api.pagination import NewestFirstPagination
 from k8sdm.api.schema import READ_ERRORS, error_responses
 from users_app.selectors import token_get, token_list
@@ -27,14 +29,20 @@ from users_app.serializers import (
 from users_app.services import TokenLimitReached, token_create, token_revoke, user_get_or_create
 
 
-class TokenCannotMint(ApiError):
-    status_code = 403
+class TokenCannotMint(NotAllowed):
     default_code = "token_cannot_create_tokens"
 
 
-class ApiTokenViewSet(mixins.ListModelMixin, GenericViewSet):
+def _token_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise ValidationError("must be a token id (digits)")
+    return int(value)
+
+
+class ApiTokenViewSet(ApiViewMixin, mixins.ListModelMixin, GenericViewSet):
     serializer_class = ApiTokenOutputSerializer
     pagination_class = NewestFirstPagination
+    path_params = {"id": _token_id}
 
     def get_queryset(self):
         return token_list(user=self.request.user.user)
@@ -77,7 +85,7 @@ class ApiTokenViewSet(mixins.ListModelMixin, GenericViewSet):
                    **error_responses(401, 404, 405, 429, 500, 503)},
     )
     def destroy(self, request, id: str):  # noqa: A002 - the URL's name for it
-        token = token_get(user=request.user.user, token_id=int(id)) if id.isdigit() and len(id) < 19 else None
+        token = token_get(user=request.user.user, token_id=_token_id(id))
         if token is None:
             raise NotFound("No such token.")
         token_revoke(token=token, by=f"self ({request.user.mode})")

@@ -98,7 +98,8 @@ def test_one_user_cannot_list_or_revoke_anothers_token(caller, bearer):
     assert response.json()["error"]["code"] == "not_found"
     assert bearer(created["token"]).get(DEPLOYMENTS).status_code == 200
     assert caller("carol@example.com").delete(f"{TOKENS}{created['id']}").status_code == 404
-    assert caller("carol@example.com").delete(f"{TOKENS}nonsense").status_code == 404
+    response = caller("carol@example.com").delete(f"{TOKENS}nonsense")
+    assert response.status_code == 400 and "id" in response.json()["error"]["fields"]
 
 
 def test_a_token_cannot_create_tokens(caller, bearer):
