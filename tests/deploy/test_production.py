@@ -111,6 +111,8 @@ def production_api(tmp_path_factory):
     # localhost: what the image's HEALTHCHECK sends (docs/deploying.md).
     env = production_env(DJANGO_STATIC_ROOT=str(tmp / "static"), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prom"),
                          DJANGO_ALLOWED_HOSTS="k8sdm.example.com,k8sdm-api.k8sdm.svc,localhost")
+    # Importing the app defines gauges, which in multiprocess mode write there at once.
+    (tmp / "prom").mkdir(exist_ok=True)
     collect = manage("collectstatic", "--noinput", "--verbosity", "0", env=env, timeout=120)
     assert collect.returncode == 0, collect.stderr
     port = free_port()
