@@ -4,7 +4,8 @@ Starts, unless the environment points elsewhere: PostgreSQL (DATABASE_URL), NATS
 (NATS_URL) and the Kubernetes API emulator (K8SDM_KUBECONFIG / in-cluster config), each with its
 data under .data/; then migrates, makes an admin login, and runs the api, worker and watcher
 with their output interleaved and labelled. Ctrl-C or SIGTERM stops everything it started, apps
-first, servers last, and a second run reuses the data (the emulator's objects included).
+first, servers last. A second run reuses the data, the emulator's objects included: a cluster
+that forgot everything would make the watcher mark every deployment DELETED.
 
 Every port the stack will listen on is checked before anything starts: a taken port stops the
 run at once with the name of the variable that moves it, never after a "running" banner.
@@ -219,10 +220,13 @@ class Supervisor:
             self.say("stack", "using the configured Kubernetes cluster")
         elif self._emulator_needed():
             kubeconfig = self.data_dir / "kubeconfig"
-            self.say("stack", f"no cluster configured: starting the Kubernetes API emulator on 127.0.0.1:{self.emulator_port}")
+            objects = self.data_dir / "emulator"
+            self.say("stack", f"no cluster configured: starting the Kubernetes API emulator on "
+                              f"127.0.0.1:{self.emulator_port} (objects in {objects})")
             child = self.spawn(
                 "kube-emu",
-                [PYTHON, "-m", "kube_emulator", "--port", str(self.emulator_port), "--kubeconfig", str(kubeconfig)],
+                [PYTHON, "-m", "kube_emulator", "--port", str(self.emulator_port), "--kubeconfig", str(kubeconfig),
+                 "--data-dir", str(objects)],
             )
             wait_for_port("127.0.0.1", self.emulator_port, timeout=30, proc=child.proc, what="the emulator")
             self.env["K8SDM_KUBECONFIG"] = str(kubeconfig)
