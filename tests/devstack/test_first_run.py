@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 import requests
@@ -17,6 +18,8 @@ from devstack.supervisor import ROOT, api_command, stack_env
 from tests.devstack.helpers import data_directory, devstack_env, start_devstack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+ALICE = {"X-User-Id": "alice"}
 
 # What Django's technical error page shows and an error page for strangers never should.
 # A bound against a hung server only: the machine may be busy.
@@ -115,3 +118,37 @@ def test_an_api_that_exits_at_start_is_reported_as_the_api_without_waiting_for_i
     assert "k8sdm did not start" in output
     assert "k8sdm is running" not in output
     assert "stopped everything" in output
+
+
+def test_the_readmes_failing_rollout_shows_a_degraded_deployment_and_a_working_image_heals_it(running):
+    """The README's "A rollout that fails", as written there."""
+    api = f"{running.base}/api/v1"
+
+    def change(**config) -> None:
+        response = requests.patch(f"{api}/deployments/requests/web", headers=ALICE, json=config,
+                                  timeout=HTTP_TIMEOUT)
+        assert response.status_code == 202, response.text
+
+    def settled(health: str) -> dict:
+        while True:  # the test's timeout bounds the wait
+            detail = requests.get(f"{api}/deployments/web", headers=ALICE, timeout=HTTP_TIMEOUT).json()
+            pending = [r for r in detail["recent_requests"] if r["status"] == "CREATED"]
+            if not pending and detail["health"] == health:
+                return detail
+            time.sleep(0.2)
+
+    created = requests.post(f"{api}/deployments/requests/create", headers=ALICE, timeout=HTTP_TIMEOUT,
+                            json={"identifier": "web", "image": "nginx:1.27"})
+    assert created.status_code == 202, created.text
+    settled("HEALTHY")
+
+    change(image="nginx:fail")
+    degraded = settled("DEGRADED")
+    assert degraded["recent_requests"][0]["status"] == "SUCCESS"  # Kubernetes took the change
+    assert degraded["status"] == "CREATED" and degraded["available_replicas"] == 1  # the old replica serves
+    progressing = next(c for c in degraded["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "ProgressDeadlineExceeded" and progressing["status"] == "False"
+
+    change(image="nginx:1.27")
+    healed = settled("HEALTHY")
+    assert healed["image"] == "nginx:1.27" and [r["status"] for r in healed["recent_requests"]] == ["SUCCESS"] * 3
