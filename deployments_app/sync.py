@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from deployments_app.config import DeploymentConfig
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from events_app import emit as events
+from users_app.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,9 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     fields; the row write touches only the fields that changed, so it can never clobber the desired
     config the API writes."""
     row = next(iter(Deployment.objects.raw(
-        f"SELECT * FROM {Deployment._meta.db_table} WHERE identifier = %s AND namespace = %s", [name, namespace],
+        f"SELECT d.*, u.user_external_id AS owner_external_id FROM {Deployment._meta.db_table} d "
+        f"JOIN {User._meta.db_table} u ON u.id = d.owner_id WHERE d.identifier = %s AND d.namespace = %s",
+        [name, namespace],
     )), None)
     if row is None:
         return SyncResult(changed=False, reason="not managed by k8sdm (no row)")
@@ -117,6 +121,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         if row.status in (DeploymentStatus.DELETED, DeploymentStatus.INITIATED):
             # INITIATED: accepted but not applied yet, so absence is expected.
             return SyncResult(changed=False, status=row.status, reason="absent, as expected")
+        before = events.deployment_state(row)
         row.status = DeploymentStatus.DELETED
         row.health = DeploymentHealth.UNKNOWN
         row.ready_replicas = row.updated_replicas = row.available_replicas = 0
@@ -124,6 +129,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         row.last_synced_at = now
         row.save(update_fields=["status", "health", "ready_replicas", "updated_replicas", "available_replicas",
                                 "drift", "last_synced_at", "updated_at"])
+        events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
         logger.info("deployment %s/%s is gone from the cluster: DELETED", namespace, name)
         return SyncResult(changed=True, status=row.status)
 
@@ -157,15 +163,22 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         return SyncResult(changed=False, status=row.status, reason="unchanged")
     if "drift" in changed and fields["drift"]:
         logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]), extra={"drift": fields["drift"]})
+    before = events.deployment_state(row)
     for key in changed:
         setattr(row, key, fields[key])
     row.last_synced_at = now
     row.save(update_fields=[*changed, "last_synced_at", "updated_at"])
+    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
     return SyncResult(changed=True, status=row.status)
 
 
 def deployment_mark_gone(*, deployment_id: int) -> None:
     """After a failed CREATE, the Deployment never existed: free the identifier."""
-    Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.INITIATED).update(
+    updated = Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.INITIATED).update(
         status=DeploymentStatus.DELETED, health=DeploymentHealth.UNKNOWN, last_synced_at=timezone.now()
     )
+    row = Deployment.objects.select_related("owner").filter(pk=deployment_id).first() if updated == 1 else None
+    if row is not None:
+        before = {**events.deployment_state(row), "status": DeploymentStatus.INITIATED}
+        events.deployment_changed(before=before, row=row, owner_external_id=row.owner.user_external_id,
+                                  reason="the CREATE request failed")

@@ -105,6 +105,8 @@ class Supervisor:
     emulator_port: int
     worker_metrics_port: int = 9101
     watcher_metrics_port: int = 9102
+    events_port: int = 8001
+    notifier_metrics_port: int = 9103
     env: dict = field(default_factory=lambda: dict(os.environ))
     children: list[Child] = field(default_factory=list)
     servers: list = field(default_factory=list)
@@ -164,6 +166,9 @@ class Supervisor:
             ports.append(Port("the worker's metrics", self.worker_metrics_port, "K8SDM_WORKER_METRICS_PORT"))
         if self.watcher_metrics_port:
             ports.append(Port("the watcher's metrics", self.watcher_metrics_port, "K8SDM_WATCHER_METRICS_PORT"))
+        ports.append(Port("the events server (SSE)", self.events_port, "DEVSTACK_EVENTS_PORT"))
+        if self.notifier_metrics_port:
+            ports.append(Port("the notifier's metrics", self.notifier_metrics_port, "K8SDM_NOTIFIER_METRICS_PORT"))
         return ports
 
     def check_ports(self) -> None:
@@ -260,6 +265,14 @@ class Supervisor:
 
     def start_apps(self) -> None:
         api = self.spawn("api", api_command(port=self.api_port, control_socket=self.data_dir / "gunicorn.ctl"))
+        # The event stream (SSE) is served by an ASGI server next to the WSGI api.
+        self.spawn(
+            "events",
+            [PYTHON, "-m", "uvicorn", "k8sdm.asgi:application", "--host", "127.0.0.1", "--port", str(self.events_port),
+             "--no-access-log", "--timeout-graceful-shutdown", "5"],
+        )
+        if (ROOT / "events_app/management/commands/runnotifier.py").exists():
+            self.spawn("notifier", [PYTHON, "manage.py", "runnotifier"])
         if (ROOT / "requests_app/management/commands/runworker.py").exists():
             self.spawn("worker", [PYTHON, "manage.py", "runworker"])
         if (ROOT / "deployments_app/management/commands/runwatcher.py").exists():
@@ -374,6 +387,8 @@ def main() -> int:
             emulator_port=_port_from(env, "DEVSTACK_EMULATOR_PORT", 58080),
             worker_metrics_port=_port_from(env, "K8SDM_WORKER_METRICS_PORT", 9101),
             watcher_metrics_port=_port_from(env, "K8SDM_WATCHER_METRICS_PORT", 9102),
+            events_port=_port_from(env, "DEVSTACK_EVENTS_PORT", 8001),
+            notifier_metrics_port=_port_from(env, "K8SDM_NOTIFIER_METRICS_PORT", 9103),
             env=env,
         )
     except StartupError as exc:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "users_app",
+    "events_app",
     "deployments_app",
     "requests_app",
 ]
@@ -221,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         {"name": "requests", "description": "Follow your requests."},
         {"name": "deployments", "description": "What runs: your deployments as observed in the cluster."},
         {"name": "tokens", "description": "Your personal API tokens (Authorization: Bearer k8sdm_...)."},
+        {"name": "webhooks", "description": "Be told of your events: signed HTTP callbacks and their deliveries."},
     ],
 }
 
@@ -353,3 +355,39 @@ K8SDM_WATCH_NAMESPACES = env.list("K8SDM_WATCH_NAMESPACES", default=[])
 K8SDM_WATCH_TIMEOUT_SECONDS = env.int("K8SDM_WATCH_TIMEOUT_SECONDS", default=60)
 K8SDM_RESYNC_SECONDS = env.float("K8SDM_RESYNC_SECONDS", default=300.0)
 K8SDM_WATCHER_METRICS_PORT = env.int("K8SDM_WATCHER_METRICS_PORT", default=9102)
+
+# --- Events, long-poll, SSE and webhooks (events_app) -------------------------------------------
+
+# Off: no event is published (long-poll then re-reads the row every second).
+K8SDM_EVENTS_ENABLED = env.bool("K8SDM_EVENTS_ENABLED", default=True)
+# How long the events stream keeps events: the window for SSE Last-Event-ID resume.
+K8SDM_EVENTS_RETENTION_SECONDS = env.int("K8SDM_EVENTS_RETENTION_SECONDS", default=86400)
+# How long a process keeps an event in memory while NATS is unreachable before dropping it.
+K8SDM_EVENTS_PUBLISH_RETRY_SECONDS = env.float("K8SDM_EVENTS_PUBLISH_RETRY_SECONDS", default=60.0)
+# GET /api/v1/requests/{request_id}?wait=N: the largest N accepted.
+K8SDM_LONG_POLL_MAX_SECONDS = env.int("K8SDM_LONG_POLL_MAX_SECONDS", default=60)
+K8SDM_SSE_HEARTBEAT_SECONDS = env.float("K8SDM_SSE_HEARTBEAT_SECONDS", default=15.0)
+# Open SSE streams per user and in all, per ASGI process.
+K8SDM_SSE_MAX_STREAMS_PER_USER = env.int("K8SDM_SSE_MAX_STREAMS_PER_USER", default=5)
+K8SDM_SSE_MAX_STREAMS = env.int("K8SDM_SSE_MAX_STREAMS", default=5000)
+# Events a stream may fall behind before it is ended (the client resumes with Last-Event-ID).
+K8SDM_SSE_QUEUE_SIZE = env.int("K8SDM_SSE_QUEUE_SIZE", default=1000)
+# Most events one Last-Event-ID reconnect replays.
+K8SDM_SSE_REPLAY_LIMIT = env.int("K8SDM_SSE_REPLAY_LIMIT", default=10000)
+K8SDM_SSE_CONSUMER_CHECK_SECONDS = env.float("K8SDM_SSE_CONSUMER_CHECK_SECONDS", default=2.0)
+K8SDM_WEBHOOK_TIMEOUT_SECONDS = env.float("K8SDM_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+K8SDM_WEBHOOK_MAX_ATTEMPTS = env.int("K8SDM_WEBHOOK_MAX_ATTEMPTS", default=6)
+K8SDM_WEBHOOK_RETRY_BASE_SECONDS = env.float("K8SDM_WEBHOOK_RETRY_BASE_SECONDS", default=10.0)
+K8SDM_WEBHOOK_RETRY_MAX_SECONDS = env.float("K8SDM_WEBHOOK_RETRY_MAX_SECONDS", default=3600.0)
+# An endpoint whose deliveries have all failed for this long (and at least DISABLE_AFTER_FAILURES
+# of them) is disabled; its owner sees why in the API and can enable it again.
+K8SDM_WEBHOOK_DISABLE_AFTER_SECONDS = env.float("K8SDM_WEBHOOK_DISABLE_AFTER_SECONDS", default=86400.0)
+K8SDM_WEBHOOK_DISABLE_AFTER_FAILURES = env.int("K8SDM_WEBHOOK_DISABLE_AFTER_FAILURES", default=5)
+K8SDM_WEBHOOK_MAX_PER_USER = env.int("K8SDM_WEBHOOK_MAX_PER_USER", default=10)
+# Webhooks never reach loopback, link-local, private, shared or reserved addresses, nor these
+# (the cluster's pod and service ranges when they are public) ...
+K8SDM_WEBHOOK_DENIED_NETWORKS = env.list("K8SDM_WEBHOOK_DENIED_NETWORKS", default=[])
+# ... unless an address is inside one of these (e.g. 10.20.0.0/16 for an internal CI server).
+K8SDM_WEBHOOK_ALLOWED_NETWORKS = env.list("K8SDM_WEBHOOK_ALLOWED_NETWORKS", default=[])
+K8SDM_NOTIFIER_CONCURRENCY = env.int("K8SDM_NOTIFIER_CONCURRENCY", default=16)
+K8SDM_NOTIFIER_METRICS_PORT = env.int("K8SDM_NOTIFIER_METRICS_PORT", default=9103)

@@ -38,6 +38,7 @@ from deployments_app.operations import (
     deployment_update_in_cluster,
 )
 from deployments_app.sync import deployment_mark_gone, deployment_sync
+from events_app import emit as events
 from k8sdm import backoff
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
@@ -81,14 +82,18 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_version: str = "") -> bool:
+    finished_at = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {_TABLE} SET status = %s, error = %s, resource_version = %s, finished_at = %s "
             f"WHERE id = %s AND status = %s",
-            [status, error[:4000], resource_version, timezone.now(), req.pk, RequestStatus.CREATED],
+            [status, error[:4000], resource_version, finished_at, req.pk, RequestStatus.CREATED],
         )
         updated = cursor.rowcount
-    req.status, req.error, req.resource_version = status, error, resource_version
+    req.status, req.error, req.resource_version, req.finished_at = status, error, resource_version, finished_at
+    if updated == 1:  # only the worker that made the transition tells about it (after commit)
+        owner = getattr(req, "owner_external_id", None) or req.user.user_external_id
+        events.request_finished(req, user_external_id=owner)
     return updated == 1
 
 
@@ -130,9 +135,10 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
                 error = f"gave up after {req.attempts} attempts; last error: {exc}"
             else:
                 error = str(exc)
-            _finish(req, status=RequestStatus.FAILURE, error=error)
-            if req.action == RequestAction.CREATE:
-                deployment_mark_gone(deployment_id=req.deployment_id)
+            with transaction.atomic():  # the request and its deployment change together
+                _finish(req, status=RequestStatus.FAILURE, error=error)
+                if req.action == RequestAction.CREATE:
+                    deployment_mark_gone(deployment_id=req.deployment_id)
             _log_result(req, started)
             return req.status
         rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")

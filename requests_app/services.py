@@ -34,6 +34,7 @@ from deployments_app.services import (
     deployment_lock_for_change,
     deployment_set_desired_config,
 )
+from events_app import emit as events
 from k8sdm.errors import Conflict, DomainError, InvalidInput
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction
@@ -121,6 +122,7 @@ def _accept_once(
         correlation_id=correlation_id,
     )
     publish_after_commit(request)
+    events.request_accepted(request, user_external_id=user.user_external_id)
 
     def accepted():
         metrics.REQUESTS_ACCEPTED.labels(action).inc()

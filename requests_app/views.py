@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from deployments_app import validators
+from events_app.longpoll import parse_wait, wait_for_finish
 from k8sdm.api.errors import InvalidInput
 from k8sdm.api.fields import api_v1_prefix
 from k8sdm.api.pagination import NewestFirstPagination
@@ -249,8 +250,16 @@ class DeploymentRequestViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.Retri
         operation_id="request_retrieve",
         summary="One of the caller's requests",
         tags=["requests"],
-        parameters=[OpenApiParameter("request_id", type=str, location=OpenApiParameter.PATH, pattern=validators.REQUEST_ID.pattern)],
+        parameters=[
+            OpenApiParameter("request_id", type=str, location=OpenApiParameter.PATH, pattern=validators.REQUEST_ID.pattern),
+            OpenApiParameter("wait", int, description="Long-poll: wait up to this many seconds (at most "
+                             "K8SDM_LONG_POLL_MAX_SECONDS, 60 by default) for the request to finish; the answer "
+                             "comes as soon as it is SUCCESS or FAILURE, or with the pending request when the wait "
+                             "runs out."),
+        ],
         responses={200: DeploymentRequestOutputSerializer, **error_responses(*READ_ERRORS)},
     )
     def retrieve(self, request, *args, **kwargs):
-        return super().retrieve(request, *args, **kwargs)
+        wait = parse_wait(request.query_params)
+        found = wait_for_finish(read=self.get_object, user_external_id=request.user.external_id, wait=wait)
+        return Response(self.get_serializer(found).data)

@@ -12,6 +12,7 @@ v1_patterns = [
     path("", ApiIndexView.as_view(), name="index"),
     path("", include("requests_app.urls")),
     path("", include("users_app.urls")),
+    path("", include("events_app.urls")),
     path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
     path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),
 ]

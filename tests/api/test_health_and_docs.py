@@ -70,6 +70,7 @@ def test_the_schema_describes_every_endpoint_the_identity_header_and_the_error_s
         "/api/v1/requests/", "/api/v1/requests/{request_id}",
         "/api/v1/deployments/", "/api/v1/deployments/{identifier}",
         "/api/v1/tokens/", "/api/v1/tokens/{id}",
+        "/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}", "/api/v1/webhooks/{webhook_id}/deliveries",
     }
     assert schema["components"]["securitySchemes"]["GatewayUserId"] == {
         "type": "apiKey", "in": "header", "name": "X-User-Id",

@@ -44,7 +44,7 @@ def test_every_reference_row_gives_a_default_and_a_meaning():
 def test_the_compose_file_sets_only_variables_the_settings_read():
     services = helpers.compose()["services"]
     k8sdm_services = {name: s for name, s in services.items() if "k8sdm" in str(s.get("image", ""))}
-    assert set(k8sdm_services) == {"migrate", "api", "worker", "watcher"}
+    assert set(k8sdm_services) == {"migrate", "api", "worker", "watcher", "events", "notifier"}
     for name, service in k8sdm_services.items():
         unknown = {var for var in service["environment"] if not helpers.is_setting_var(var)}
         assert not unknown, f"compose service {name} sets {sorted(unknown)}, which no setting reads"

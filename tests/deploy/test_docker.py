@@ -114,13 +114,15 @@ def test_the_build_context_leaves_out_local_data_and_dev_only_code():
 def test_compose_runs_the_whole_product_with_the_image():
     compose = helpers.compose()
     services = compose["services"]
-    assert set(services) == {"postgres", "nats", "migrate", "api", "worker", "watcher"}
+    assert set(services) == {"postgres", "nats", "migrate", "api", "worker", "watcher", "events", "notifier"}
     assert "-js" in services["nats"]["command"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     assert services["worker"]["command"] == ["python", "manage.py", "runworker"]
     assert services["watcher"]["command"] == ["python", "manage.py", "runwatcher"]
     assert services["api"]["command"][0] == "gunicorn" and services["api"]["command"][-1] == "k8sdm.wsgi"
-    for name in ("api", "worker", "watcher"):
+    assert services["events"]["command"][:2] == ["uvicorn", "k8sdm.asgi:application"]
+    assert services["notifier"]["command"] == ["python", "manage.py", "runnotifier"]
+    for name in ("api", "worker", "watcher", "events", "notifier"):
         service = services[name]
         assert service["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
         assert service["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}

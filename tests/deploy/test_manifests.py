@@ -44,24 +44,29 @@ def test_the_kustomization_builds_everything_but_the_secret_example():
 
 def test_the_processes_run_with_the_expected_replicas_commands_and_ports():
     w = helpers.workloads()
-    assert set(w) == {"api", "worker", "watcher", "migrate"}
+    assert set(w) == {"api", "worker", "watcher", "migrate", "events", "notifier"}
     assert (w["api"]["spec"]["replicas"], w["worker"]["spec"]["replicas"], w["watcher"]["spec"]["replicas"]) == (2, 2, 1)
+    assert (w["events"]["spec"]["replicas"], w["notifier"]["spec"]["replicas"]) == (2, 2)
     commands = {name: doc["spec"]["template"]["spec"]["containers"][0]["command"] for name, doc in w.items()}
     assert commands["api"][0] == "gunicorn" and commands["api"][-1] == "k8sdm.wsgi"
     assert commands["worker"] == ["python", "manage.py", "runworker"]
     assert commands["watcher"] == ["python", "manage.py", "runwatcher"]
     assert commands["migrate"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert commands["events"][:2] == ["uvicorn", "k8sdm.asgi:application"]
+    assert commands["notifier"] == ["python", "manage.py", "runnotifier"]
     assert w["migrate"]["kind"] == "Job"
-    service = helpers.docs_of_kind("Service")[0]
-    assert service["spec"]["selector"] == w["api"]["spec"]["selector"]["matchLabels"]
+    services = {doc["metadata"]["name"]: doc for doc in helpers.docs_of_kind("Service")}
+    assert services["k8sdm-api"]["spec"]["selector"] == w["api"]["spec"]["selector"]["matchLabels"]
+    assert services["k8sdm-events"]["spec"]["selector"] == w["events"]["spec"]["selector"]["matchLabels"]
 
 
 def test_the_api_has_liveness_and_readiness_probes_and_the_daemons_probe_their_metrics_port():
     w = helpers.workloads()
-    api = w["api"]["spec"]["template"]["spec"]["containers"][0]
-    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    for name, port in (("worker", 9101), ("watcher", 9102)):
+    for name in ("api", "events"):
+        api = w[name]["spec"]["template"]["spec"]["containers"][0]
+        assert api["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for name, port in (("worker", 9101), ("watcher", 9102), ("notifier", 9103)):
         container = w[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["ports"][0]["containerPort"] == port
         for probe in ("livenessProbe", "readinessProbe"):
@@ -115,7 +120,8 @@ def test_settings_come_from_the_config_map_and_secrets_from_a_secret_reference()
 
 
 def test_the_pods_are_annotated_for_prometheus():
-    for name, port in (("api", "8000"), ("worker", "9101"), ("watcher", "9102")):
+    for name, port in (("api", "8000"), ("worker", "9101"), ("watcher", "9102"), ("events", "8000"),
+                       ("notifier", "9103")):
         annotations = helpers.workloads()[name]["spec"]["template"]["metadata"]["annotations"]
         assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": port,
                                 "prometheus.io/path": "/metrics"}
@@ -149,7 +155,7 @@ def test_the_served_kinds_apply_to_a_kubernetes_api(tmp_path):
         apps = client.AppsV1Api(server.api_client())
         live = {d.metadata.name: d for d in apps.list_namespaced_deployment("k8sdm").items}
         assert {name: d.spec.replicas for name, d in live.items()} == {
-            "k8sdm-api": 2, "k8sdm-worker": 2, "k8sdm-watcher": 1}
+            "k8sdm-api": 2, "k8sdm-worker": 2, "k8sdm-watcher": 1, "k8sdm-events": 2, "k8sdm-notifier": 2}
         assert live["k8sdm-api"].spec.template.spec.containers[0].security_context.read_only_root_filesystem
         # Applying again changes nothing (what an operator's second `kubectl apply` does).
         again = subprocess.run([str(KUBECTL), "--kubeconfig", kubeconfig, "apply", "-f", str(manifest)],

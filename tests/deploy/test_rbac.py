@@ -15,7 +15,7 @@ ALLOWED = {
     "k8sdm-worker": {("apps", "deployments", frozenset({"get", "create", "update", "patch", "delete"}))},
     "k8sdm-watcher": {("apps", "deployments", frozenset({"get", "list", "watch"}))},
 }
-NO_PERMISSIONS = {"k8sdm-api", "k8sdm-migrate"}
+NO_PERMISSIONS = {"k8sdm-api", "k8sdm-migrate", "k8sdm-events", "k8sdm-notifier"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "*"}
 TARGET_NAMESPACES = {"default"}
 

@@ -21,7 +21,8 @@ from devstack._proc import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 PORT_VARIABLES = ("DEVSTACK_API_PORT", "DEVSTACK_PG_PORT", "DEVSTACK_NATS_PORT", "DEVSTACK_EMULATOR_PORT",
-                  "K8SDM_WORKER_METRICS_PORT", "K8SDM_WATCHER_METRICS_PORT")
+                  "K8SDM_WORKER_METRICS_PORT", "K8SDM_WATCHER_METRICS_PORT", "DEVSTACK_EVENTS_PORT",
+                  "K8SDM_NOTIFIER_METRICS_PORT")
 BANNER = r"admin\s+(http://\S+/admin/)\s+\(login: (\w+) / (\S+)\)"
 
 

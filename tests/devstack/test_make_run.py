@@ -36,7 +36,8 @@ def test_make_run_serves_the_product_and_ctrl_c_stops_every_process(data_dir):
         admin_url, username, password = stack.wait_until_serving().groups()
         children = psutil.Process(stack.proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        for expected in ("postgres", "nats-server", "kube_emulator", "gunicorn", "runworker", "runwatcher"):
+        for expected in ("postgres", "nats-server", "kube_emulator", "gunicorn", "runworker", "runwatcher",
+                         "uvicorn", "runnotifier"):
             assert expected in names, f"{expected} is not running"
 
         # The admin login, from a real HTTP client.
