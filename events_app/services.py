@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import secrets
 import time
 from datetime import timedelta
@@ -37,6 +36,7 @@ from django.utils import timezone
 
 from events_app import outbound
 from events_app.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from k8sdm import backoff
 from k8sdm.errors import Conflict, InvalidInput
 from k8sdm.messaging import events
 from users_app.models import User
@@ -106,8 +106,8 @@ def _matches(endpoint: WebhookEndpoint, event: events.Event) -> bool:
 
 
 def _backoff(attempts: int) -> float:
-    base = settings.K8SDM_WEBHOOK_RETRY_BASE_SECONDS * (2 ** max(0, attempts - 1))
-    return min(settings.K8SDM_WEBHOOK_RETRY_MAX_SECONDS, base) * random.uniform(0.8, 1.2)
+    return backoff.delay(attempts, base=settings.K8SDM_WEBHOOK_RETRY_BASE_SECONDS,
+                         cap=settings.K8SDM_WEBHOOK_RETRY_MAX_SECONDS)
 
 
 def _record_endpoint_result(endpoint: WebhookEndpoint, *, ok: bool, error: str) -> None:

@@ -30,12 +30,13 @@ from events_app.serializers import (
 from events_app.services import webhook_create, webhook_delete, webhook_update
 from k8sdm.api.pagination import NewestFirstPagination
 from k8sdm.api.schema import READ_ERRORS, WRITE_ERRORS, error_responses
+from k8sdm.api.views import ApiViewMixin
 
 ID_PARAM = OpenApiParameter("webhook_id", type=str, location=OpenApiParameter.PATH, description="The webhook's id.")
 TAGS = ["webhooks"]
 
 
-class WebhookViewSet(GenericViewSet):
+class WebhookViewSet(ApiViewMixin, GenericViewSet):
     serializer_class = WebhookOutputSerializer
     pagination_class = NewestFirstPagination
 
@@ -81,9 +82,10 @@ class WebhookViewSet(GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class WebhookDeliveryViewSet(GenericViewSet):
+class WebhookDeliveryViewSet(ApiViewMixin, GenericViewSet):
     serializer_class = WebhookDeliveryOutputSerializer
     pagination_class = NewestFirstPagination
+    filter_serializer_class = WebhookDeliveryFilterSerializer
 
     @extend_schema(operation_id="webhook_delivery_list", summary="The deliveries of one of the caller's webhooks",
                    tags=TAGS, parameters=[ID_PARAM, OpenApiParameter("status", str, enum=DeliveryStatus.values)],

@@ -228,6 +228,11 @@ class DeploymentRequestViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.Retri
         filters.is_valid(raise_exception=True)
         return request_list(user=self.request.user.user, **filters.validated_data)
 
+    def allowed_query_params(self) -> set[str]:
+        if getattr(self, "action", None) == "retrieve":
+            return {"wait"}  # the long-poll
+        return super().allowed_query_params()
+
     def get_object(self):
         return request_get(user=self.request.user.user, request_id=self.kwargs["request_id"])
 
