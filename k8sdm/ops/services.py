@@ -24,7 +24,6 @@ from django.utils import timezone
 from deployments_app.models import Deployment
 from k8sdm.errors import DomainError
 from requests_app import publishing
-from requests_app import services as request_services
 from k8sdm.messaging.messages import SyncDeployment
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 
@@ -62,6 +61,11 @@ def request_retry(*, request: DeploymentRequest, staff_user) -> Retried:
     """Ask again for what a FAILED request asked for, as a new request made by `staff_user`."""
     if request.status != RequestStatus.FAILURE:
         raise ActionRefused(f"request {request.pk} is {request.status}; only FAILED requests are retried")
+    # Imported here, not at module level: the admin is imported by every management command
+    # (collectstatic included), and the requests service brings in the request metrics, which in
+    # Prometheus multiprocess mode write to a directory only the api's gunicorn prepares.
+    from requests_app import services as request_services
+
     staff = _staff_name(staff_user)
     common = dict(
         user_external_id=request.user.user_external_id,
