@@ -118,11 +118,18 @@ def _timeout():
     return (min(3.0, settings.K8SDM_K8S_TIMEOUT_SECONDS), settings.K8SDM_K8S_TIMEOUT_SECONDS)
 
 
-def _call(verb: str, fn, *args, **kwargs) -> dict | None:
+def _diagnosis_timeout():
+    seconds = settings.K8SDM_DIAGNOSIS_TIMEOUT_SECONDS
+    return (min(1.0, seconds), seconds)
+
+
+def _call(verb: str, fn, *args, _timeout_value=None, _text: bool = False, **kwargs):
     started = time.perf_counter()
     try:
-        response = fn(*args, _preload_content=False, _request_timeout=_timeout(), **kwargs)
+        response = fn(*args, _preload_content=False, _request_timeout=_timeout_value or _timeout(), **kwargs)
         data = response.data
+        if _text:
+            return data.decode("utf-8", errors="replace") if data else ""
         return json.loads(data) if data else None
     except ApiException as exc:
         error = _from_api_exception(exc)
@@ -169,6 +176,68 @@ def list_deployments(*, namespace: str | None, label_selector: str, resource_ver
     if namespace:
         return _call("list", apps().list_namespaced_deployment, namespace, **kwargs)
     return _call("list", apps().list_deployment_for_all_namespaces, **kwargs)
+
+
+# --- diagnosis reads (for the api: a short timeout, K8SDM_DIAGNOSIS_TIMEOUT_SECONDS) -------------
+
+
+def core() -> client.CoreV1Api:
+    return client.CoreV1Api(_configured_client())
+
+
+def _configured_client() -> client.ApiClient:
+    """The client, or a K8sError when no cluster is configured (the api must answer, not crash)."""
+    try:
+        return api_client()
+    except (config.ConfigException, OSError) as exc:
+        raise K8sError(status=0, reason="NotConfigured", message=str(exc)[:500]) from None
+
+
+def _quick_apps() -> client.AppsV1Api:
+    return client.AppsV1Api(_configured_client())
+
+
+def read_deployment_quick(namespace: str, name: str) -> dict | None:
+    """The live Deployment with the diagnosis timeout, or None if it does not exist."""
+    try:
+        return _call("get", _quick_apps().read_namespaced_deployment, name, namespace,
+                     _timeout_value=_diagnosis_timeout())
+    except K8sError as exc:
+        if exc.not_found:
+            return None
+        raise
+
+
+def list_replicasets(namespace: str, label_selector: str) -> list[dict]:
+    data = _call("list", _quick_apps().list_namespaced_replica_set, namespace, label_selector=label_selector,
+                 _timeout_value=_diagnosis_timeout())
+    return (data or {}).get("items") or []
+
+
+def list_pods(namespace: str, label_selector: str) -> list[dict]:
+    data = _call("list", core().list_namespaced_pod, namespace, label_selector=label_selector,
+                 _timeout_value=_diagnosis_timeout())
+    return (data or {}).get("items") or []
+
+
+def list_events(namespace: str, involved_name: str, *, event_type: str | None = None) -> list[dict]:
+    """The core/v1 Events about the object named `involved_name` in `namespace` (of one type if given)."""
+    selector = f"involvedObject.name={involved_name}" + (f",type={event_type}" if event_type else "")
+    data = _call("list", core().list_namespaced_event, namespace, field_selector=selector,
+                 _timeout_value=_diagnosis_timeout())
+    return (data or {}).get("items") or []
+
+
+def read_pod_log(namespace: str, pod: str, *, container: str | None = None, tail_lines: int | None = None,
+                 since_seconds: int | None = None, previous: bool = False, limit_bytes: int | None = None) -> str:
+    """A pod's log as text (bounded by the caller's tail_lines and limit_bytes)."""
+    kwargs = {"previous": previous}
+    for key, value in (("container", container), ("tail_lines", tail_lines), ("since_seconds", since_seconds),
+                       ("limit_bytes", limit_bytes)):
+        if value is not None:
+            kwargs[key] = value
+    return _call("log", core().read_namespaced_pod_log, pod, namespace, _timeout_value=_diagnosis_timeout(),
+                 _text=True, **kwargs)
 
 
 # --- watching (for the watcher) ------------------------------------------------------------------

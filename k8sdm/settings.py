@@ -347,6 +347,11 @@ K8SDM_WORKER_METRICS_PORT = env.int("K8SDM_WORKER_METRICS_PORT", default=9101)
 K8SDM_KUBECONFIG = env.str("K8SDM_KUBECONFIG", default="")
 K8SDM_KUBE_CONTEXT = env.str("K8SDM_KUBE_CONTEXT", default="")
 K8SDM_K8S_TIMEOUT_SECONDS = env.float("K8SDM_K8S_TIMEOUT_SECONDS", default=10.0)
+# The api's live reads for a diagnosis or logs: short, so a slow API server is a quick 503.
+K8SDM_DIAGNOSIS_TIMEOUT_SECONDS = env.float("K8SDM_DIAGNOSIS_TIMEOUT_SECONDS", default=3.0)
+K8SDM_DIAGNOSIS_CACHE_SECONDS = env.float("K8SDM_DIAGNOSIS_CACHE_SECONDS", default=3.0)
+K8SDM_LOGS_MAX_LINES = env.int("K8SDM_LOGS_MAX_LINES", default=1000)
+K8SDM_LOGS_MAX_BYTES = env.int("K8SDM_LOGS_MAX_BYTES", default=256 * 1024)
 
 # --- Watcher -----------------------------------------------------------------------------------
 
