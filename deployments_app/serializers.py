@@ -164,6 +164,8 @@ class DeploymentOutputSerializer(serializers.Serializer):
     namespace = serializers.CharField()
     status = serializers.ChoiceField(choices=DeploymentStatus.choices)
     health = serializers.ChoiceField(choices=DeploymentHealth.choices)
+    health_reason = serializers.CharField(allow_blank=True, help_text="Why it is DEGRADED or PROGRESSING, from its "
+                                          "conditions ('' when HEALTHY); GET .../diagnosis tells more.")
     desired_config = DeploymentConfigSerializer(help_text="The config of the newest accepted request.")
     image = serializers.CharField(allow_blank=True, help_text="Observed in the cluster.")
     replicas = serializers.IntegerField(allow_null=True, help_text="Observed spec.replicas.")
@@ -187,6 +189,7 @@ class DeploymentOutputSerializer(serializers.Serializer):
             "namespace": obj.namespace,
             "status": obj.status,
             "health": obj.health,
+            "health_reason": obj.health_reason,
             "desired_config": obj.desired_config,
             "image": obj.image,
             "replicas": obj.replicas,
@@ -256,3 +259,100 @@ class DeploymentFilterSerializer(serializers.Serializer):
     namespace = StrictCharField(max_length=63, required=False, validators=[v.validate_identifier])
 
 
+
+
+# --- diagnosis and logs ------------------------------------------------------------------------
+
+
+class LogsQuerySerializer(serializers.Serializer):
+    """GET .../logs query parameters, every one checked (a 400 names the one at fault)."""
+
+    pod = serializers.RegexField(v.DNS1123_SUBDOMAIN, max_length=253, required=False,
+                                 help_text="A pod of this deployment (default: the first of its current ReplicaSet).")
+    container = serializers.RegexField(v.DNS1123_LABEL, max_length=63, required=False)
+    tail = serializers.IntegerField(min_value=1, required=False, help_text="Lines from the end (default 100; "
+                                    "at most K8SDM_LOGS_MAX_LINES).")
+    since = serializers.IntegerField(min_value=1, max_value=30 * 24 * 3600, required=False,
+                                     help_text="Only lines of the last N seconds.")
+    previous = serializers.BooleanField(required=False, default=False,
+                                        help_text="The previous (terminated) run of the container.")
+
+    def validate_tail(self, value: int) -> int:
+        from django.conf import settings
+
+        if value > settings.K8SDM_LOGS_MAX_LINES:
+            raise serializers.ValidationError(f"Ensure this value is less than or equal to {settings.K8SDM_LOGS_MAX_LINES}.")
+        return value
+
+
+class LastTerminationSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    finished_at = serializers.CharField(allow_null=True)
+
+
+class ContainerDiagnosisSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    image = serializers.CharField()
+    state = serializers.ChoiceField(choices=["running", "waiting", "terminated", "unknown"])
+    reason = serializers.CharField()
+    message = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    ready = serializers.BooleanField()
+    restarts = serializers.IntegerField()
+    last_termination = LastTerminationSerializer(allow_null=True)
+
+
+class PodDiagnosisSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    replicaset = serializers.CharField()
+    phase = serializers.CharField()
+    ready = serializers.BooleanField()
+    node = serializers.CharField()
+    unschedulable = serializers.BooleanField()
+    scheduling_message = serializers.CharField()
+    containers = ContainerDiagnosisSerializer(many=True)
+
+
+class EventDiagnosisSerializer(serializers.Serializer):
+    object = serializers.CharField(help_text="KIND/NAME")
+    reason = serializers.CharField()
+    message = serializers.CharField()
+    count = serializers.IntegerField()
+    last_seen = serializers.CharField()
+
+
+class ConditionSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    status = serializers.CharField()
+    reason = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ReplicaSetDiagnosisSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    revision = serializers.IntegerField()
+    replicas = serializers.IntegerField()
+    ready_replicas = serializers.IntegerField()
+    available_replicas = serializers.IntegerField()
+
+
+class DiagnosisOutputSerializer(serializers.Serializer):
+    """Documentation only: the view answers deployments_app.diagnosis.diagnose() as it is."""
+
+    identifier = serializers.CharField()
+    namespace = serializers.CharField()
+    exists = serializers.BooleanField(help_text="False when the Deployment is not in the cluster.")
+    summary = serializers.CharField(help_text='One line, e.g. "2 of 3 pods cannot pull image nginx:fail: '
+                                              'ImagePullBackOff".')
+    conditions = ConditionSerializer(many=True)
+    replicaset = ReplicaSetDiagnosisSerializer(allow_null=True, help_text="The current (newest) ReplicaSet.")
+    pods = PodDiagnosisSerializer(many=True)
+    events = EventDiagnosisSerializer(many=True, help_text="Warning events, newest first, deduplicated.")
+
+
+class LogsOutputSerializer(serializers.Serializer):
+    pod = serializers.CharField()
+    container = serializers.CharField()
+    lines = serializers.ListField(child=serializers.CharField())
+    truncated = serializers.BooleanField(help_text="True when lines were cut to the line or byte bound.")

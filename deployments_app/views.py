@@ -7,11 +7,14 @@ from rest_framework import mixins
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from deployments_app import validators
+from deployments_app import diagnosis, validators
 from deployments_app.models import DeploymentHealth, DeploymentStatus
 from deployments_app.selectors import deployment_get, deployment_list
 from deployments_app.serializers import (
     DeploymentDetailOutputSerializer,
+    DiagnosisOutputSerializer,
+    LogsOutputSerializer,
+    LogsQuerySerializer,
     DeploymentFilterSerializer,
     DeploymentOutputSerializer,
 )
@@ -37,6 +40,11 @@ class DeploymentViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         filters = DeploymentFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         return deployment_list(user=self.request.user.user, **filters.validated_data)
+
+    def allowed_query_params(self) -> set[str]:
+        if getattr(self, "action", None) == "logs":
+            return set(LogsQuerySerializer().fields)
+        return super().allowed_query_params()
 
     def method_hint(self, method: str) -> str:
         prefix = api_v1_prefix()
@@ -76,3 +84,34 @@ class DeploymentViewSet(ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveMode
         recent = request_recent_for_deployment(deployment=deployment, limit=RECENT_REQUESTS)
         return Response(DeploymentDetailOutputSerializer(deployment, context={"recent_requests": recent}).data)
 
+
+    @extend_schema(
+        operation_id="deployment_diagnosis",
+        summary="Why the deployment is (un)healthy: its pods, Warning events and a summary, read live",
+        description="Read from Kubernetes with a short timeout and cached a few seconds; 503 "
+                    "`dependency_unavailable` with Retry-After when the API server does not answer.",
+        tags=["deployments"],
+        parameters=[
+            OpenApiParameter("identifier", type=str, location=OpenApiParameter.PATH, pattern=validators.DNS1123_LABEL.pattern)
+        ],
+        responses={200: DiagnosisOutputSerializer, **error_responses(*READ_ERRORS)},
+    )
+    def diagnosis(self, request, identifier: str):
+        deployment = deployment_get(user=request.user.user, identifier=identifier)
+        return Response(diagnosis.diagnose(deployment))
+
+    @extend_schema(
+        operation_id="deployment_logs",
+        summary="The last log lines of one of the deployment's pods (bounded)",
+        tags=["deployments"],
+        parameters=[
+            OpenApiParameter("identifier", type=str, location=OpenApiParameter.PATH, pattern=validators.DNS1123_LABEL.pattern),
+            LogsQuerySerializer,
+        ],
+        responses={200: LogsOutputSerializer, **error_responses(*READ_ERRORS, 409)},
+    )
+    def logs(self, request, identifier: str):
+        deployment = deployment_get(user=request.user.user, identifier=identifier)
+        query = LogsQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        return Response(diagnosis.pod_logs(deployment, **query.validated_data))

@@ -3,7 +3,8 @@ human and, for bad input, the fields at fault.
 
 They know nothing of HTTP. The API maps them once, in its exception handler
 (k8sdm/api/errors.py), to the one error shape and a status: InvalidInput 400, NotFound 404,
-Conflict 409, NotAllowed 403, LimitExceeded 422.
+Conflict 409, NotAllowed 403, LimitExceeded 422, Unavailable 503 `dependency_unavailable` with
+Retry-After.
 """
 
 from __future__ import annotations
@@ -49,3 +50,13 @@ class LimitExceeded(DomainError):
     """The request would take the caller past one of their limits (quotas)."""
 
     default_code = "limit_exceeded"
+
+
+class Unavailable(DomainError):
+    """A dependency (the Kubernetes API server) did not answer in time; retry after `retry_after` s."""
+
+    default_code = "dependency_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 5, code: str | None = None):
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -26,9 +26,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from k8sdm.api.outages import POSTGRES, RETRY_AFTER_SECONDS, postgres_unavailable
-from k8sdm.errors import Conflict, DomainError, InvalidInput, LimitExceeded, NotAllowed, NotFound
+from k8sdm.errors import Conflict, DomainError, InvalidInput, LimitExceeded, NotAllowed, NotFound, Unavailable
 
-__all__ = ["Conflict", "DomainError", "InvalidInput", "LimitExceeded", "NotAllowed", "NotFound", "exception_handler", "error_body", "json_error"]
+__all__ = ["Conflict", "DomainError", "InvalidInput", "LimitExceeded", "NotAllowed", "NotFound", "Unavailable", "exception_handler", "error_body", "json_error"]
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def dependency_unavailable(exc: BaseException) -> tuple[dict, dict] | None:
 DOMAIN_STATUS = ((InvalidInput, status.HTTP_400_BAD_REQUEST), (NotFound, status.HTTP_404_NOT_FOUND),
                  (Conflict, status.HTTP_409_CONFLICT), (NotAllowed, status.HTTP_403_FORBIDDEN),
                  (LimitExceeded, status.HTTP_422_UNPROCESSABLE_ENTITY),
+                 (Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
                  (DomainError, status.HTTP_400_BAD_REQUEST))
 
 
@@ -165,7 +166,8 @@ def exception_handler(exc, context):
     elif isinstance(exc, DomainError):
         if exc.audit_kind:
             _audit(exc, context)
-        return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc))
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else {}
+        return Response(error_body(exc.code, exc.message, exc.fields), status=domain_status(exc), headers=headers)
     if not isinstance(exc, exceptions.APIException):
         return None
 

@@ -15,6 +15,9 @@ v1_patterns = [
     path("", include("events_app.urls")),
     path("deployments/", DeploymentViewSet.as_view({"get": "list"}), name="deployment-list"),
     path("deployments/<str:identifier>", DeploymentViewSet.as_view({"get": "retrieve"}), name="deployment-detail"),
+    path("deployments/<str:identifier>/diagnosis", DeploymentViewSet.as_view({"get": "diagnosis"}),
+         name="deployment-diagnosis"),
+    path("deployments/<str:identifier>/logs", DeploymentViewSet.as_view({"get": "logs"}), name="deployment-logs"),
 ]
 
 # The schema and docs are public (no identity header) and not rate limited.

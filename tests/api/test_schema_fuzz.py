@@ -34,7 +34,8 @@ expected-statuses = [400, 401, 404, 405, 409, 413, 415, 422, 429]
 
 
 @pytest.mark.timeout(180)
-def test_the_schema_fuzzes_clean_against_the_live_api(live_server, settings, tmp_path):
+def test_the_schema_fuzzes_clean_against_the_live_api(live_server, settings, tmp_path, cluster):
+    # cluster: the emulator, so GET .../diagnosis and .../logs have an API server to read (else a 503)
     settings.K8SDM_RATE_LIMIT = ""  # schemathesis sends far more than a user would
     settings.K8SDM_RATE_LIMIT_PER_ADDRESS = ""
     st = Path(sys.executable).parent / "schemathesis"
