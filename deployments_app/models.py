@@ -47,6 +47,8 @@ class Deployment(models.Model):
     generation = models.BigIntegerField(null=True, blank=True)
     observed_generation = models.BigIntegerField(null=True, blank=True)
     conditions = models.JSONField(default=list, blank=True)
+    # Why it is DEGRADED or PROGRESSING, one line from the conditions (the sync writes it; '' when HEALTHY).
+    health_reason = models.CharField(max_length=512, blank=True, default="")
     resource_version = models.CharField(max_length=64, blank=True, default="")
     uid = models.CharField(max_length=64, blank=True, default="")
     # Fields where the live spec differs from applied_config ({} when in sync).

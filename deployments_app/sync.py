@@ -56,6 +56,31 @@ def health_of(live: dict) -> str:
     return DeploymentHealth.PROGRESSING
 
 
+HEALTH_REASON_MAX = 512
+
+
+def health_reason_of(live: dict, health: str) -> str:
+    """Why the deployment is DEGRADED or PROGRESSING, in one line from its conditions ('' when HEALTHY),
+    e.g. "ProgressDeadlineExceeded: ReplicaSet "web-abc" has timed out progressing."."""
+    if health == DeploymentHealth.HEALTHY:
+        return ""
+    spec, status = live.get("spec") or {}, live.get("status") or {}
+    conditions = status.get("conditions") or []
+    failure = _condition(conditions, "ReplicaFailure")
+    progressing = _condition(conditions, "Progressing")
+    if failure.get("status") == "True":
+        reason = f"{failure.get('reason', 'ReplicaFailure')}: {failure.get('message', '')}"
+    elif progressing.get("reason") == "ProgressDeadlineExceeded":
+        reason = f"ProgressDeadlineExceeded: {progressing.get('message', '')}"
+    else:
+        desired = spec.get("replicas", 1)
+        reason = (f"{status.get('availableReplicas', 0)} of {desired} replicas available, "
+                  f"{status.get('updatedReplicas', 0)} updated")
+        if progressing.get("reason"):
+            reason += f" ({progressing['reason']})"
+    return reason.rstrip(": ")[:HEALTH_REASON_MAX]
+
+
 def status_of(live: dict) -> str:
     spec, status = live.get("spec") or {}, live.get("status") or {}
     generation = (live.get("metadata") or {}).get("generation") or 1
@@ -124,10 +149,11 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         before = events.deployment_state(row)
         row.status = DeploymentStatus.DELETED
         row.health = DeploymentHealth.UNKNOWN
+        row.health_reason = ""
         row.ready_replicas = row.updated_replicas = row.available_replicas = 0
         row.drift = {}
         row.last_synced_at = now
-        row.save(update_fields=["status", "health", "ready_replicas", "updated_replicas", "available_replicas",
+        row.save(update_fields=["status", "health", "health_reason", "ready_replicas", "updated_replicas", "available_replicas",
                                 "drift", "last_synced_at", "updated_at"])
         events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
         logger.info("deployment %s/%s is gone from the cluster: DELETED", namespace, name)
@@ -139,9 +165,11 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         return SyncResult(changed=False, status=row.status, reason="older than what is stored")
     live_config = DeploymentConfig.from_live(live)
     observed = observed_spec_of(live, live_config)
+    health = health_of(live)
     fields = {
         "status": status_of(live),
-        "health": health_of(live),
+        "health": health,
+        "health_reason": health_reason_of(live, health),
         "observed_spec": observed,
         "image": observed["image"][:512],
         "replicas": observed["replicas"],

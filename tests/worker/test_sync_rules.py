@@ -93,3 +93,33 @@ def test_sync_marks_a_vanished_deployment_deleted_but_leaves_an_initiated_one_al
 def test_sync_records_nothing_for_a_deployment_k8sdm_was_never_asked_for():
     result = deployment_sync(namespace="default", name="stranger", live=live())
     assert not result.changed and "not managed" in result.reason
+
+
+def test_the_health_reason_says_why_from_the_conditions():
+    from deployments_app.sync import health_reason_of
+
+    deadline = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                 "message": 'ReplicaSet "web-abc" has timed out progressing.'}]
+    obj = live(updated=0, available=0, conditions=deadline)
+    assert health_reason_of(obj, health_of(obj)) == 'ProgressDeadlineExceeded: ReplicaSet "web-abc" has timed out progressing.'
+    failure = [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                "message": "pods \"web-abc-x\" is forbidden: exceeded quota: q"}]
+    obj = live(conditions=failure)
+    assert health_reason_of(obj, health_of(obj)).startswith("FailedCreate: pods")
+    obj = live(observed=0, updated=1, available=0, conditions=[{"type": "Progressing", "status": "True",
+                                                                  "reason": "ReplicaSetUpdated"}])
+    assert health_reason_of(obj, health_of(obj)) == "0 of 2 replicas available, 1 updated (ReplicaSetUpdated)"
+    assert health_reason_of(live(), health_of(live())) == ""
+
+
+@pytest.mark.django_db
+def test_the_sync_stores_the_health_reason():
+    row = DeploymentFactory(identifier="web")
+    cond = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]
+    deployment_sync(namespace="default", name="web", live=live(updated=0, available=0, conditions=cond))
+    row.refresh_from_db()
+    assert row.health == DeploymentHealth.DEGRADED
+    assert row.health_reason == "ProgressDeadlineExceeded: timed out"
+    deployment_sync(namespace="default", name="web", live=live(rv="11"))
+    row.refresh_from_db()
+    assert row.health_reason == ""
