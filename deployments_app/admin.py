@@ -4,7 +4,9 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from deployments_app import diagnosis
 from deployments_app.models import Deployment, DeploymentHealth
+from k8sdm.errors import DomainError
 from k8sdm.ops import display
 from k8sdm.ops.records import RecordAdmin
 from k8sdm.ops.services import ActionRefused, deployment_resync
@@ -43,12 +45,14 @@ class DeploymentAdmin(RecordAdmin):
         ("Recent requests", {"fields": ["recent_requests"]}),
         ("Replicas and rollout", {"fields": ["rollout"]}),
         ("Conditions (from the cluster)", {"fields": ["conditions_table"]}),
+        ("Diagnosis (read live from the cluster)", {"fields": ["diagnosis_block", "logs_block"]}),
         ("Desired (what was last asked)", {"fields": ["desired_json"]}),
         ("Observed in the cluster", {"fields": ["image", "observed_json", "resource_version", "uid"]}),
         ("Timestamps (UTC)", {"fields": ["created", "updated"]}),
     ]
     readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "health_col", "health_reason",
-                       "drift_block", "synced", "recent_requests", "rollout", "conditions_table", "desired_json",
+                       "drift_block", "synced", "recent_requests", "rollout", "conditions_table", "diagnosis_block",
+                       "logs_block", "desired_json",
                        "image", "observed_json", "resource_version", "uid", "created", "updated"]
 
     def get_queryset(self, request):
@@ -92,9 +96,11 @@ class DeploymentAdmin(RecordAdmin):
 
     @admin.display(description="Why")
     def health_reason(self, obj: Deployment) -> str:
-        reason = display.degraded_reason(obj.conditions)
-        if reason:
+        reason = obj.health_reason
+        if reason and obj.health == DeploymentHealth.DEGRADED:
             return format_html('<span class="ops-error">{}</span>', reason)
+        if reason:
+            return reason
         return "-" if obj.health != DeploymentHealth.DEGRADED else "DEGRADED, but no condition says why"
 
     @admin.display(description="ready / desired")
@@ -157,6 +163,41 @@ class DeploymentAdmin(RecordAdmin):
     def conditions_table(self, obj: Deployment):
         return display.conditions_table(obj.conditions)
 
+    @admin.display(description="Pods and Warning events")
+    def diagnosis_block(self, obj: Deployment):
+        """The same diagnosis as GET /api/v1/deployments/{identifier}/diagnosis; soft when the cluster is away."""
+        if not obj.is_live:
+            return format_html('<span class="ops-quiet">{}</span>', "deleted: nothing runs")
+        try:
+            result = diagnosis.diagnose(obj)
+        except DomainError as exc:
+            return format_html('<span class="ops-error">{}</span>', f"Cannot read the cluster: {exc.message}")
+        pods = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (pod["name"], pod["phase"], "yes" if pod["ready"] else "no",
+             "; ".join(_container_text(c) for c in pod["containers"]) or pod["scheduling_message"])
+            for pod in result["pods"]))
+        events = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (e["last_seen"], e["object"], e["reason"], e["message"], e["count"]) for e in result["events"]))
+        return format_html(
+            '<p class="ops-diagnosis-summary"><strong>{}</strong></p>'
+            '<table class="ops-table ops-pods"><thead><tr><th>Pod</th><th>Phase</th><th>Ready</th>'
+            "<th>Containers</th></tr></thead><tbody>{}</tbody></table>"
+            '<table class="ops-table ops-events"><thead><tr><th>Last seen</th><th>Object</th><th>Reason</th>'
+            "<th>Message</th><th>Count</th></tr></thead><tbody>{}</tbody></table>",
+            result["summary"], pods, events or format_html("<tr><td colspan=5>{}</td></tr>", "no Warning events"),
+        )
+
+    @admin.display(description="Last log lines")
+    def logs_block(self, obj: Deployment):
+        if not obj.is_live:
+            return "-"
+        try:
+            logs = diagnosis.pod_logs(obj, tail=20)
+        except DomainError as exc:
+            return format_html('<span class="ops-quiet">{}</span>', exc.message)
+        return format_html('<p>{} / {}</p><pre class="ops-logs">{}</pre>', logs["pod"], logs["container"],
+                           "\n".join(logs["lines"]) or "(no lines)")
+
     @admin.display(description="Desired config")
     def desired_json(self, obj: Deployment):
         return display.json_html(obj.desired_config)
@@ -172,3 +213,17 @@ class DeploymentAdmin(RecordAdmin):
     @admin.display(description="Updated")
     def updated(self, obj):
         return display.timestamp(obj.updated_at)
+
+
+def _container_text(container: dict) -> str:
+    text = f"{container['name']}: {container['state']}"
+    if container["reason"]:
+        text += f" {container['reason']}"
+    if container["exit_code"] is not None:
+        text += f" (exit {container['exit_code']})"
+    last = container["last_termination"]
+    if last:
+        text += f", last exit {last['exit_code']}"
+    if container["restarts"]:
+        text += f", {container['restarts']} restarts"
+    return text

@@ -88,7 +88,8 @@ def test_drift_is_a_warning_when_there_is_some_and_nothing_when_in_sync(staff):
 
 def test_the_degraded_reason_and_conditions_read_as_a_table(staff):
     deployment = DeploymentFactory(status=DeploymentStatus.CREATED)
-    Deployment.objects.filter(pk=deployment.pk).update(health=DeploymentHealth.DEGRADED, conditions=[
+    Deployment.objects.filter(pk=deployment.pk).update(
+        health=DeploymentHealth.DEGRADED, health_reason="ProgressDeadlineExceeded: timed out", conditions=[
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])
     page = staff.get(reverse("admin:deployments_app_deployment_change", args=[deployment.pk])).content.decode()
     assert "ProgressDeadlineExceeded: timed out" in page
