@@ -1,7 +1,9 @@
 """The ServiceAccounts get exactly the Kubernetes permissions listed here, and nothing more.
 
 Allowed (DESIGN section 7, issue 7):
-- api, migrate: nothing (no binding, no token mounted);
+- migrate: nothing (no binding, no token mounted);
+- api: read-only for a diagnosis (issue 14): get/list pods and events, get pods/log, get
+  apps/deployments, list apps/replicasets, in the target namespaces only;
 - worker: get/create/update/patch/delete apps/deployments, in the target namespaces only;
 - watcher: get/list/watch apps/deployments, in the target namespaces only;
 no wildcard, nothing on Secrets, no ClusterRole with a write verb.
@@ -14,8 +16,13 @@ from tests.deploy import helpers
 ALLOWED = {
     "k8sdm-worker": {("apps", "deployments", frozenset({"get", "create", "update", "patch", "delete"}))},
     "k8sdm-watcher": {("apps", "deployments", frozenset({"get", "list", "watch"}))},
+    "k8sdm-api": {
+        ("", "pods", frozenset({"get", "list"})), ("", "events", frozenset({"get", "list"})),
+        ("", "pods/log", frozenset({"get"})), ("apps", "deployments", frozenset({"get"})),
+        ("apps", "replicasets", frozenset({"list"})),
+    },
 }
-NO_PERMISSIONS = {"k8sdm-api", "k8sdm-migrate", "k8sdm-events", "k8sdm-notifier"}
+NO_PERMISSIONS = {"k8sdm-migrate", "k8sdm-events", "k8sdm-notifier"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escalate", "bind", "impersonate", "*"}
 TARGET_NAMESPACES = {"default"}
 
@@ -49,7 +56,7 @@ def grants() -> dict[str, dict[str, set]]:
     return result
 
 
-def test_the_worker_and_the_watcher_get_exactly_their_verbs_on_deployments_in_each_target_namespace():
+def test_the_worker_the_watcher_and_the_api_get_exactly_their_verbs_in_each_target_namespace():
     found = grants()
     for account, expected in ALLOWED.items():
         assert set(found[account]) == TARGET_NAMESPACES, f"{account} is bound in {set(found[account])}"
@@ -82,7 +89,7 @@ def test_no_cluster_role_can_write():
                 and any(WRITE_VERBS & set(r["verbs"]) for r in roles[("ClusterRole", None, b["roleRef"]["name"])]["rules"])]
 
 
-def test_only_the_worker_and_the_watcher_mount_a_service_account_token():
+def test_only_the_accounts_with_grants_mount_a_service_account_token():
     accounts = {sa["metadata"]["name"]: sa for sa in helpers.docs_of_kind("ServiceAccount")}
     assert set(accounts) == NO_PERMISSIONS | set(ALLOWED)
     for name in NO_PERMISSIONS:
@@ -97,12 +104,16 @@ def test_the_grants_cover_what_the_kubernetes_adapter_calls():
     # deployments_app/k8s.py: read/create/replace/delete_namespaced_deployment (worker),
     # list/watch (watcher). If it starts calling something else, the Roles must follow.
     source = (helpers.ROOT / "deployments_app" / "k8s.py").read_text()
-    calls = set(__import__("re").findall(r"\b(?:api|apps\(\))\.(\w+)", source))
+    calls = set(__import__("re").findall(r"\b(?:api|apps\(\)|_quick_apps\(\)|core\(\))\.(\w+)", source))
     assert "read_namespaced_deployment" in calls
     assert calls <= {
         "read_namespaced_deployment", "create_namespaced_deployment", "replace_namespaced_deployment",
         "delete_namespaced_deployment", "list_namespaced_deployment", "list_deployment_for_all_namespaces",
+        # the api's diagnosis reads (k8sdm-api)
+        "list_namespaced_replica_set", "list_namespaced_pod", "list_namespaced_event",
+        "read_namespaced_pod_log",
     }, calls
+    assert {"list_namespaced_pod", "list_namespaced_event", "read_namespaced_pod_log"} <= calls
 
 
 def test_the_documented_recipe_for_another_namespace_grants_the_same_there(tmp_path):
