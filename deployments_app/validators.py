@@ -27,10 +27,12 @@ no pod-spec escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...)
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
+
+from k8sdm.syntax import DOCKER_HUB, parse_quantity
 
 # Bounds on every list and string (a request body is also capped by K8SDM_MAX_BODY_BYTES).
 IDENTIFIER_MAX = 63
@@ -54,7 +56,6 @@ RESERVED_KEY_PREFIXES = ("k8sdm.io/",)
 RESERVED_KEYS = frozenset({"app.kubernetes.io/name", "app.kubernetes.io/managed-by"})
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 RESOURCE_NAMES = ("cpu", "memory")
-DOCKER_HUB = "docker.io"
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -79,14 +80,6 @@ IMAGE_REFERENCE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$",
     re.ASCII,  # \w and \d: ASCII only, as in the reference grammar
 )
-
-_BINARY_SUFFIX = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIX = {
-    "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
-    "P": Decimal("1e15"), "E": Decimal("1e18"),
-}
-
 
 def validate_identifier(value: str) -> str:
     if len(value) > IDENTIFIER_MAX:
@@ -217,22 +210,6 @@ def validate_quantity(value: str) -> str:
     if len(value) > QUANTITY_MAX or not QUANTITY.fullmatch(value):
         raise ValidationError("must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1G")
     return value
-
-
-def parse_quantity(value: str) -> Decimal:
-    """The numeric value of a (validated) quantity, for comparisons."""
-    for suffix, factor in _BINARY_SUFFIX.items():
-        if value.endswith(suffix):
-            return Decimal(value[: -len(suffix)]) * factor
-    exp = re.search(r"[eE][+-]?\d+$", value)
-    if exp:
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            return Decimal(0)
-    suffix = value[-1] if value and not value[-1].isdigit() and value[-1] != "." else ""
-    number = value[: len(value) - len(suffix)] if suffix else value
-    return Decimal(number) * _DECIMAL_SUFFIX[suffix]
 
 
 def validate_resources(value: dict) -> dict:

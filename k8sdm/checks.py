@@ -60,18 +60,13 @@ def check_authentication(app_configs=None, **kwargs):
 
 
 def _policy_issues() -> list:
-    from deployments_app.validators import parse_quantity
-    from users_app.policy import LIMIT_FIELDS, QUANTITY_LIMITS, default_limit
+    from users_app.policy import LIMIT_FIELDS, default_limit, limit_valid
 
     issues = []
     for name in LIMIT_FIELDS:
         value = default_limit(name)
         if not value:
             continue
-        try:
-            ok = parse_quantity(value) >= 0 if name in QUANTITY_LIMITS else int(value) >= 0
-        except Exception:  # noqa: BLE001 - any parse failure is the same configuration error
-            ok = False
-        if not ok:
+        if not limit_valid(name, value):
             issues.append(Error(f"K8SDM_POLICY_{name.upper()}={value!r} is not a valid limit.", id="k8sdm.E005"))
     return issues

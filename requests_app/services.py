@@ -39,9 +39,9 @@ from k8sdm.errors import Conflict, DomainError, InvalidInput
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction
 from requests_app.publishing import publish_after_commit
+from requests_app.quotas import quota_check
 from requests_app.selectors import request_find, request_has_pending_delete
 from users_app.models import User
-from users_app.policy import policy_check
 from users_app.selectors import user_get_by_external_id
 from users_app.services import user_get_or_create
 
@@ -146,7 +146,7 @@ def deployment_request_create(
     stored = DeploymentConfig.from_input(config).to_dict()
 
     def apply(user: User):
-        policy_check(user=user, config=stored)
+        quota_check(user=user, config=stored)
         return deployment_initiate(owner=user, config=stored), stored
 
     return _accept(
@@ -197,7 +197,7 @@ def deployment_request_update(
         if merged == current:
             raise InvalidInput("Nothing to change: the patch matches the current config.", code="nothing_to_change")
         stored = merged.to_dict()
-        policy_check(user=user, config=stored, replacing=deployment)
+        quota_check(user=user, config=stored, replacing=deployment)
         deployment_set_desired_config(deployment=deployment, config=stored)
         return deployment, stored
 

@@ -8,10 +8,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from deployments_app.validators import parse_quantity
 from k8sdm.ops.records import RecordAdmin
 from users_app.models import ApiToken, Refusal, User, UserPolicy
-from users_app.policy import LIMIT_FIELDS, QUANTITY_LIMITS
+from users_app.policy import LIMIT_FIELDS, QUANTITY_LIMITS, limit_valid
 from users_app.selectors import refusal_recent
 from users_app.services import token_create, token_revoke
 
@@ -150,12 +149,7 @@ class UserPolicyForm(forms.ModelForm):
             value = (data.get(name) or "").strip()
             if not value or value.lower() == "unlimited":
                 continue
-            try:
-                if name in QUANTITY_LIMITS:
-                    parse_quantity(value)
-                else:
-                    assert int(value) >= 0
-            except Exception:  # noqa: BLE001 - any parse failure is the same form error
+            if not limit_valid(name, value):
                 self.add_error(name, "a non-negative integer" + (" or quantity (500m, 2Gi)" if name in QUANTITY_LIMITS
                                                                  else "") + ", or unlimited")
         for name in ("allowed_namespaces", "allowed_registries"):

@@ -1,16 +1,13 @@
-"""Per-user policy and quotas, checked before a CREATE or UPDATE is stored.
-
-`policy_check(user=..., config=..., replacing=...)` is called by the request services inside the
-transaction that stores the request. It first locks the user's row (SELECT ... FOR UPDATE), so
-two writes of one user are checked one after the other: two parallel CREATEs cannot both take the
-last free slot. Usage is what the user's live deployments (every status but DELETED) ask for in
-their desired config; `replacing` (an UPDATE's deployment) is left out of the usage, since the new
-config replaces it.
+"""Per-user policy: what a user may ask for, read from their UserPolicy or from settings.
 
 Each limit comes from the user's UserPolicy when set there, else from settings (K8SDM_POLICY_*).
 Counts and replicas are integers; CPU and memory are Kubernetes quantities; "" is no limit.
 A container's CPU/memory ask is its limit, or its request when it sets no limit (a container with
 neither asks 0: bound those with the cluster's own LimitRange). Totals are per container x replicas.
+
+`policy_check(user=..., config=...)` refuses what one config alone breaks (namespace, registry, the
+per-deployment and per-container limits). The totals over a user's live deployments need the
+deployments, one layer up: requests_app.quotas counts them and calls `check_limit` for each total.
 
 Refusals raise PolicyDenied (403: namespace or registry not allowed) or QuotaExceeded (422,
 `quota_exceeded`), each naming the limit, the usage and the ask; nothing is stored.
@@ -23,9 +20,8 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from deployments_app.models import Deployment, DeploymentStatus
-from deployments_app.validators import DOCKER_HUB, parse_quantity
 from k8sdm.errors import LimitExceeded, NotAllowed
+from k8sdm.syntax import DOCKER_HUB, parse_quantity
 from users_app.models import RefusalKind, User, UserPolicy
 
 
@@ -63,6 +59,15 @@ class EffectivePolicy:
 
 def default_limit(name: str) -> str:
     return getattr(settings, "K8SDM_POLICY_" + name.upper())
+
+
+def limit_valid(name: str, value: str) -> bool:
+    """Is `value` a valid setting for the limit `name`: a non-negative integer, or a non-negative quantity
+    for the CPU and memory limits ("" and "unlimited", no limit, are checked by the caller)."""
+    try:
+        return parse_quantity(value) >= 0 if name in QUANTITY_LIMITS else int(value) >= 0
+    except Exception:  # noqa: BLE001 - any parse failure means the same: not a valid limit
+        return False
 
 
 def effective_policy(user: User) -> EffectivePolicy:
@@ -127,28 +132,14 @@ def container_ask(config: dict) -> dict[str, Decimal]:
     return ask
 
 
-def _usage(user: User, replacing: Deployment | None) -> dict:
-    live = Deployment.objects.filter(owner=user).exclude(status=DeploymentStatus.DELETED)
-    if replacing is not None:
-        live = live.exclude(pk=replacing.pk)
-    usage = {"deployments": 0, "replicas": 0, "cpu": Decimal(0), "memory": Decimal(0)}
-    for config in live.values_list("desired_config", flat=True):
-        replicas = int(config.get("replicas", 1) or 0)
-        ask = container_ask(config)
-        usage["deployments"] += 1
-        usage["replicas"] += replicas
-        usage["cpu"] += ask["cpu"] * replicas
-        usage["memory"] += ask["memory"] * replicas
-    return usage
-
-
 def _fmt(value) -> str:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     return str(value)
 
 
-def _over(limit_name: str, limit: str, usage, ask, field: str, what: str) -> None:
+def check_limit(limit_name: str, limit: str, usage, ask, field: str, what: str) -> None:
+    """Raise QuotaExceeded if `usage` + `ask` goes over `limit` ("" is no limit)."""
     if not limit:
         return
     bound = parse_quantity(limit) if limit_name in QUANTITY_LIMITS else Decimal(int(limit))
@@ -159,11 +150,9 @@ def _over(limit_name: str, limit: str, usage, ask, field: str, what: str) -> Non
         )
 
 
-def policy_check(*, user: User, config: dict, replacing: Deployment | None = None) -> None:
-    """Refuse `config` (a complete, validated deployment config) if `user` may not run it.
-
-    Must run inside the transaction that stores the request: it locks the user's row until commit."""
-    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+def policy_check(*, user: User, config: dict) -> EffectivePolicy:
+    """Refuse `config` (a complete, validated deployment config) if it breaks `user`'s policy on its own;
+    return the policy, whose totals the caller checks against the user's usage."""
     policy = effective_policy(user)
     namespace = config["namespace"]
     if namespace not in policy.namespaces:
@@ -180,16 +169,9 @@ def policy_check(*, user: User, config: dict, replacing: Deployment | None = Non
     limits = policy.limits
     replicas = int(config.get("replicas", 1) or 0)
     ask = container_ask(config)
-    _over("max_replicas", limits["max_replicas"], 0, replicas, "replicas", "replicas per deployment")
-    _over("max_cpu_per_container", limits["max_cpu_per_container"], Decimal(0), ask["cpu"],
-          "resources.limits.cpu", "cpu per container")
-    _over("max_memory_per_container", limits["max_memory_per_container"], Decimal(0), ask["memory"],
-          "resources.limits.memory", "memory per container")
-    usage = _usage(user, replacing)
-    if replacing is None:
-        _over("max_deployments", limits["max_deployments"], usage["deployments"], 1, "identifier", "deployments")
-    _over("max_replicas_total", limits["max_replicas_total"], usage["replicas"], replicas, "replicas", "replicas")
-    _over("max_cpu_total", limits["max_cpu_total"], usage["cpu"], ask["cpu"] * replicas,
-          "resources.limits.cpu", "cpu")
-    _over("max_memory_total", limits["max_memory_total"], usage["memory"], ask["memory"] * replicas,
-          "resources.limits.memory", "memory")
+    check_limit("max_replicas", limits["max_replicas"], 0, replicas, "replicas", "replicas per deployment")
+    check_limit("max_cpu_per_container", limits["max_cpu_per_container"], Decimal(0), ask["cpu"],
+                "resources.limits.cpu", "cpu per container")
+    check_limit("max_memory_per_container", limits["max_memory_per_container"], Decimal(0), ask["memory"],
+                "resources.limits.memory", "memory per container")
+    return policy

@@ -1,0 +1,52 @@
+"""The per-user policy and quotas, checked before a CREATE or UPDATE is stored.
+
+`quota_check(user=..., config=..., replacing=...)` is called by the request services inside the
+transaction that stores the request. It first locks the user's row (SELECT ... FOR UPDATE), so
+two writes of one user are checked one after the other: two parallel CREATEs cannot both take the
+last free slot. It then applies the user's policy to the config alone (users_app.policy), and the
+totals: usage is what the user's live deployments (every status but DELETED) ask for in their
+desired config; `replacing` (an UPDATE's deployment) is left out of the usage, since the new config
+replaces it. It lives here, above deployments_app, because counting usage reads deployments.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from deployments_app.models import Deployment, DeploymentStatus
+from users_app.models import User
+from users_app.policy import check_limit, container_ask, policy_check
+
+
+def user_usage(user: User, *, replacing: Deployment | None = None) -> dict:
+    """What `user`'s live deployments ask for: deployments, replicas, and CPU and memory x replicas."""
+    live = Deployment.objects.filter(owner=user).exclude(status=DeploymentStatus.DELETED)
+    if replacing is not None:
+        live = live.exclude(pk=replacing.pk)
+    usage = {"deployments": 0, "replicas": 0, "cpu": Decimal(0), "memory": Decimal(0)}
+    for config in live.values_list("desired_config", flat=True):
+        replicas = int(config.get("replicas", 1) or 0)
+        ask = container_ask(config)
+        usage["deployments"] += 1
+        usage["replicas"] += replicas
+        usage["cpu"] += ask["cpu"] * replicas
+        usage["memory"] += ask["memory"] * replicas
+    return usage
+
+
+def quota_check(*, user: User, config: dict, replacing: Deployment | None = None) -> None:
+    """Refuse `config` (a complete, validated deployment config) if `user` may not run it.
+
+    Must run inside the transaction that stores the request: it locks the user's row until commit."""
+    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
+    limits = policy_check(user=user, config=config).limits
+    replicas = int(config.get("replicas", 1) or 0)
+    ask = container_ask(config)
+    usage = user_usage(user, replacing=replacing)
+    if replacing is None:
+        check_limit("max_deployments", limits["max_deployments"], usage["deployments"], 1, "identifier", "deployments")
+    check_limit("max_replicas_total", limits["max_replicas_total"], usage["replicas"], replicas, "replicas", "replicas")
+    check_limit("max_cpu_total", limits["max_cpu_total"], usage["cpu"], ask["cpu"] * replicas,
+                "resources.limits.cpu", "cpu")
+    check_limit("max_memory_total", limits["max_memory_total"], usage["memory"], ask["memory"] * replicas,
+                "resources.limits.memory", "memory")
