@@ -83,9 +83,15 @@ def api_command(*, port: int, control_socket: Path) -> list[str]:
     """
     args = [PYTHON, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
             "--access-logfile", "-", "--graceful-timeout", "10"]
+    return [*args, *control_socket_args(control_socket)]
+
+
+def control_socket_args(control_socket: Path) -> list[str]:
+    """gunicorn arguments for a control socket at `control_socket` (never the shared default), or
+    none at all when the path is too long for a Unix socket. The bench stacks use it too."""
     if len(os.fsencode(control_socket)) <= MAX_UNIX_SOCKET_PATH:
-        return [*args, "--control-socket", str(control_socket)]
-    return [*args, "--no-control-socket"]
+        return ["--control-socket", str(control_socket)]
+    return ["--no-control-socket"]
 
 
 @dataclass

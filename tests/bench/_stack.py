@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 from devstack._proc import free_port, wait_for_port  # noqa: E402
 from devstack.nats import NatsServer  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
+from devstack.supervisor import control_socket_args  # noqa: E402
 
 
 class BenchStack:
@@ -89,15 +90,22 @@ class BenchStack:
         self.wait_log(name, "now active")
         return proc
 
+    def api_command(self, port: int, workers: int = 4) -> list[str]:
+        """The api's gunicorn: as docker/k8s/api.yaml runs it (production: its config file has no
+        control socket), else with a control socket of this stack's own, never the per-user default
+        (~/.gunicorn/gunicorn.ctl) that one stack's stop would remove from under another."""
+        if self.production:
+            return [sys.executable, "-m", "gunicorn", "--config", "docker/gunicorn.conf.py",
+                    "--bind", f"127.0.0.1:{port}", "k8sdm.wsgi"]
+        return [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
+                "--workers", str(workers), "--log-level", "warning", *control_socket_args(self.tmp / "gunicorn.ctl")]
+
     def api(self, workers: int = 4) -> str:
         port = free_port()
         if self.production:  # as docker/k8s/api.yaml runs it, on a local port
-            proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "--config", "docker/gunicorn.conf.py",
-                                      "--bind", f"127.0.0.1:{port}", "k8sdm.wsgi"],
-                              PROMETHEUS_MULTIPROC_DIR=str(self.tmp / "prometheus"))
+            proc = self.spawn("api", self.api_command(port), PROMETHEUS_MULTIPROC_DIR=str(self.tmp / "prometheus"))
         else:
-            proc = self.spawn("api", [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}",
-                                      "--workers", str(workers), "--log-level", "warning"])
+            proc = self.spawn("api", self.api_command(port, workers))
         wait_for_port("127.0.0.1", port, timeout=30, proc=proc, what="api")
         self.api_port = port
         return f"http://127.0.0.1:{port}"

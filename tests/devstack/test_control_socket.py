@@ -69,3 +69,20 @@ def test_a_data_directory_too_deep_for_a_unix_socket_gets_no_control_socket_rath
     deep = tmp_path / ("d" * 100) / "gunicorn.ctl"
     args = api_command(port=8000, control_socket=deep)
     assert "--no-control-socket" in args and "--control-socket" not in args
+
+
+def test_each_bench_stack_gives_its_api_a_control_socket_of_its_own():
+    from tests.bench._stack import BenchStack
+
+    first, second = BenchStack(), BenchStack()
+    try:
+        sockets = []
+        for stack in (first, second):
+            args = stack.api_command(free_port(), workers=1)
+            socket = args[args.index("--control-socket") + 1]
+            assert socket.startswith(str(stack.tmp)), args
+            sockets.append(socket)
+        assert sockets[0] != sockets[1]
+    finally:
+        first.stop()
+        second.stop()
