@@ -171,13 +171,17 @@ def _refuse_if_gone(deployment: Deployment) -> None:
 
 def deployment_request_update(
     *, user_external_id: str, identifier: str, patch: dict, request_id: str, correlation_id: str = "",
-    user: User | None = None,
+    user: User | None = None, reapply: bool = False,
 ) -> Accepted:
     """UPDATE: `patch` (validated config fields, identifier excluded) is merged onto the
     deployment's desired_config (DeploymentConfig.merge: each given field replaces that field);
     the request stores payload = patch, config = the merged config, which also becomes the
     Deployment's desired_config. Refused: nothing to change (400), namespace change (400),
-    deployment deleted or being deleted (409), not the caller's (404)."""
+    deployment deleted or being deleted (409), not the caller's (404).
+
+    `reapply=True` (the console's retry of a FAILED update) accepts a patch the desired config
+    already holds: a failed UPDATE stored its config when it was accepted, so asking for it again
+    changes nothing in Postgres, yet the cluster never got it."""
     if not patch:
         raise InvalidInput("Nothing to change: the body names no config field.", code="nothing_to_change")
 
@@ -194,7 +198,7 @@ def deployment_request_update(
         current = DeploymentConfig.from_input({**deployment.desired_config, "identifier": deployment.identifier,
                                                "namespace": deployment.namespace})
         merged = current.merge(patch)
-        if merged == current:
+        if merged == current and not reapply:
             raise InvalidInput("Nothing to change: the patch matches the current config.", code="nothing_to_change")
         stored = merged.to_dict()
         quota_check(user=user, config=stored, replacing=deployment)

@@ -22,6 +22,7 @@ import logging
 from django.core.exceptions import SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from django.views import defaults
+from django.urls import reverse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -33,7 +34,7 @@ __all__ = ["Conflict", "DomainError", "InvalidInput", "LimitExceeded", "NotAllow
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/api/",)
-API_EXACT_PATHS = ("/healthz", "/readyz", "/metrics")
+API_EXACT_PATHS = ("/api", "/healthz", "/readyz", "/metrics")
 
 STATUS_CODES = {
     400: ("bad_request", "The request is invalid."),
@@ -57,6 +58,14 @@ JSON_HINT = "Send the body as JSON (UTF-8) with the header Content-Type: applica
 
 def is_api_path(path: str) -> bool:
     return path.startswith(API_PATH_PREFIXES) or path.rstrip("/") in API_EXACT_PATHS
+
+
+def not_found_message(path: str) -> str:
+    """A 404's message; `/api` (a newcomer's guess) points at the index."""
+    if path.rstrip("/") == "/api":
+        return (f"No such path: {path}. The API index is at {reverse('api-v1:index')} "
+                f"(the OpenAPI schema at {reverse('schema')}).")
+    return f"No such path: {path}"
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -242,7 +251,7 @@ def handler403(request, exception=None):
 
 def handler404(request, exception=None):
     if is_api_path(request.path):
-        return json_error(404, message=f"No such path: {request.path}")
+        return json_error(404, message=not_found_message(request.path))
     return defaults.page_not_found(request, exception)
 
 

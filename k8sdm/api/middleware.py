@@ -36,6 +36,7 @@ from k8sdm.api.errors import (
     is_api_path,
     json_error,
     logged_once,
+    not_found_message,
     suspicious_request,
 )
 
@@ -132,7 +133,7 @@ class ApiMiddleware:
             return response
         code, message = STATUS_CODES.get(response.status_code, ("error", "The request failed."))
         if response.status_code == 404:
-            message = f"No such path: {request.path_info}"
+            message = not_found_message(request.path_info)
         elif response.status_code == 405:
             allowed = response.get("Allow", "")
             message = f"Method {request.method} not allowed here" + (f"; allowed: {allowed}." if allowed else ".")

@@ -1,6 +1,7 @@
 """The console's safe actions: each goes through the path the rest of the system uses.
 
-- `request_retry`: a FAILED request is asked for again as a NEW request, through the same
+- `request_retry`: a FAILED request is asked for again as a NEW request (a failed UPDATE: its
+  patch re-applied, even though the desired config already holds it), through the same
   requests service the API calls (validation, idempotency, the outbox, the per-deployment
   order all apply). The new request belongs to the deployment's owner, as the original did;
   who asked for it is recorded: the staff user's name in its correlation id and request id,
@@ -78,8 +79,10 @@ def request_retry(*, request: DeploymentRequest, staff_user) -> Retried:
             accepted = request_services.deployment_request_create(
                 config=request.config, payload=request.payload, **common)
         elif request.action == RequestAction.UPDATE:
+            # Its patch again, onto the config as it is now; the desired config may already hold
+            # it (stored when the failed request was accepted), which is no reason to refuse.
             accepted = request_services.deployment_request_update(
-                identifier=request.identifier, patch=request.payload, **common)
+                identifier=request.identifier, patch=request.payload, reapply=True, **common)
         else:
             accepted = request_services.deployment_request_delete(identifier=request.identifier, **common)
     except DomainError as exc:

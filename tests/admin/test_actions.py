@@ -10,7 +10,8 @@ from django.utils import timezone
 from deployments_app.models import Deployment, DeploymentStatus
 from deployments_app.sync import deployment_mark_gone
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
-from requests_app.services import deployment_request_create
+from k8sdm.errors import InvalidInput
+from requests_app.services import deployment_request_create, deployment_request_update
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +56,38 @@ def test_retry_of_a_failed_create_is_a_new_request_for_the_owner_made_by_the_sta
     # The original is untouched: its record stays what happened.
     original_after = DeploymentRequest.objects.get(pk=original.pk)
     assert (original_after.status, original_after.error) == (RequestStatus.FAILURE, original.error)
+
+
+def test_retry_of_a_failed_update_reapplies_its_config_as_a_new_update(staff, admin_user):
+    created = deployment_request_create(user_external_id="carol@example.com", config=CONFIG, payload=CONFIG,
+                                        request_id="create-ok").request
+    DeploymentRequest.objects.filter(pk=created.pk).update(status=RequestStatus.SUCCESS, finished_at=timezone.now())
+    Deployment.objects.filter(pk=created.deployment_id).update(status=DeploymentStatus.CREATED)
+    # The UPDATE stored its config as the desired one when it was accepted, then failed in the cluster.
+    failed = deployment_request_update(user_external_id="carol@example.com", identifier="shop",
+                                       patch={"replicas": 5}, request_id="update-failed").request
+    DeploymentRequest.objects.filter(pk=failed.pk).update(status=RequestStatus.FAILURE, finished_at=timezone.now(),
+                                                          error="Kubernetes API: 422 Unprocessable")
+    assert Deployment.objects.get(identifier="shop").desired_config["replicas"] == 5
+
+    response = staff.post(action_url("deploymentrequest", failed.pk, "retry"), follow=True)
+    new = DeploymentRequest.objects.exclude(pk__in=[created.pk, failed.pk]).get()
+    assert f"Retried request #{failed.pk} as new request #{new.pk}" in messages_of(response)[0]
+    assert (new.action, new.status, new.user_id, new.payload) == (
+        RequestAction.UPDATE, RequestStatus.CREATED, failed.user_id, {"replicas": 5})
+    assert new.config == failed.config and new.config["replicas"] == 5
+    assert new.published_at is None  # in the outbox, for the relay and a worker to apply
+    assert Deployment.objects.get(identifier="shop").desired_config["replicas"] == 5
+
+
+def test_the_api_still_refuses_an_update_that_changes_nothing():
+    created = deployment_request_create(user_external_id="carol@example.com", config=CONFIG, payload=CONFIG,
+                                        request_id="create-ok").request
+    Deployment.objects.filter(pk=created.deployment_id).update(status=DeploymentStatus.CREATED)
+    with pytest.raises(InvalidInput) as refused:
+        deployment_request_update(user_external_id="carol@example.com", identifier="shop",
+                                  patch={"replicas": 2}, request_id="no-change")
+    assert refused.value.code == "nothing_to_change"
 
 
 def test_only_failed_requests_can_be_retried(staff):

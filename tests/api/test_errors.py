@@ -30,6 +30,14 @@ def test_unknown_api_path_is_json_404(alice):
     assert_error_shape(alice.get("/api/nothing"), 404, "not_found")
 
 
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("path", ["/api", "/api/"])
+def test_the_api_root_is_a_json_404_that_points_at_the_index(client, settings, debug, path):
+    settings.DEBUG = debug
+    error = assert_error_shape(client.get(path), 404, "not_found")
+    assert "/api/v1/" in error["message"] and "/api/schema/" in error["message"], error
+
+
 def test_unknown_path_with_debug_on_is_still_json(alice, settings):
     settings.DEBUG = True
     assert_error_shape(alice.get("/api/v1/no/such/thing"), 404, "not_found")
