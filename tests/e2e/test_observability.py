@@ -34,6 +34,8 @@ def test_the_api_and_the_worker_log_the_same_correlation_id_for_one_request(stac
     assert response.headers["X-Correlation-Id"] == "trace-0042"
     wait_until(lambda: DeploymentRequest.objects.filter(request_id=response.json()["request_id"])
                .exclude(status=RequestStatus.CREATED).exists(), message="the request to be applied")
+    # The worker logs its result line just after it commits the result: wait for the line itself.
+    worker.wait_for_log("applied request")
     api_lines = [r for r in json_lines(api.log()) if r.get("correlation_id") == "trace-0042"]
     worker_lines = [r for r in json_lines(worker.log()) if r.get("correlation_id") == "trace-0042"]
     assert api_lines, api.log()[-2000:]
@@ -57,8 +59,14 @@ def test_the_worker_exposes_prometheus_metrics_for_what_it_applied(stack, cluste
     publish_now(message_for(req))
     wait_until(lambda: DeploymentRequest.objects.get(pk=req.pk).status == RequestStatus.SUCCESS,
                message="the request to be applied")
-    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    assert 'k8sdm_requests_applied_total{action="CREATE",outcome="SUCCESS"} 1.0' in text
+    # The worker counts a request just after it commits its result: wait for the count to appear.
+    applied = 'k8sdm_requests_applied_total{action="CREATE",outcome="SUCCESS"} 1.0'
+
+    def counted():
+        body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        return body if applied in body else None
+
+    text = wait_until(counted, message="the applied request to be counted")
     assert "k8sdm_request_apply_seconds_bucket" in text
     assert 'k8sdm_k8s_call_seconds_count{verb="create"} 1.0' in text
     assert "k8sdm_outbox_backlog" in text

@@ -135,6 +135,8 @@ def test_a_malformed_message_is_terminated_and_logged_not_retried(stack, cluster
     # A request behind it finishes; by then the garbage was never delivered again, nor is it pending.
     later = submit()
     wait_until(lambda: finished(later), message="the later request to finish")
+    # The worker commits the result before it acks the message: wait for the ack, then look.
+    wait_until(lambda: consumer_state().num_ack_pending == 0, message="the later request's message to be acked")
     state = consumer_state()
     assert (state.num_redelivered, state.num_ack_pending, state.num_pending) == (0, 0, 0)
 
