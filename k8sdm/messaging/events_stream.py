@@ -1,8 +1,9 @@
 """Events over NATS JetStream: the events stream, publishing events, following them.
 
-- `ensure_events_stream`: the events stream (file storage, limited by age) next to the work stream.
-- `EventBus`: per process, for synchronous code (the api, the worker). Publishes events after
-  commit without making the caller wait (in order, retried for a bounded time while NATS is away),
+- `ensure_events_stream`: the events stream (jetstream.events_stream_config) next to the work stream.
+- `EventBus`: per process, for synchronous code (the api, the worker), on a `Publisher` (the
+  one publishing component: thread, loop, connection). Publishes events after commit without
+  making the caller wait (in order, retried for a bounded time while NATS is away),
   and lets a long-poll wait for one request's events without holding anything but a subscription.
 - `EventHub`: per ASGI process, for the SSE streams. One push consumer on the whole events stream
   fans events out to the open streams in memory (a stream costs a queue, not a consumer), and
@@ -27,7 +28,8 @@ from nats.js import api as js_api
 from nats.js.errors import NotFoundError
 
 from k8sdm.messaging import events
-from k8sdm.messaging.jetstream import NatsErrors, connect
+from k8sdm.messaging.jetstream import NatsErrors, connect, ensure_stream, events_stream_config
+from k8sdm.messaging.publisher import Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -35,25 +37,7 @@ NOTIFIER_CONSUMER = "k8sdm-notifier"
 
 
 async def ensure_events_stream(js) -> None:
-    config = js_api.StreamConfig(
-        name=events.stream_name(),
-        subjects=events.stream_subjects(),
-        storage=js_api.StorageType.FILE,
-        retention=js_api.RetentionPolicy.LIMITS,
-        num_replicas=settings.K8SDM_STREAM_REPLICAS,
-        duplicate_window=120.0,
-        max_age=float(settings.K8SDM_EVENTS_RETENTION_SECONDS),
-    )
-    try:
-        await js.stream_info(config.name)
-    except NotFoundError:
-        try:
-            await js.add_stream(config)
-            logger.info("created JetStream stream %s", config.name)
-            return
-        except nats.js.errors.BadRequestError:
-            pass  # another process created it first
-    await js.update_stream(config)
+    await ensure_stream(js, events_stream_config())
 
 
 async def stream_last_seq(js) -> int:
@@ -65,75 +49,39 @@ async def stream_last_seq(js) -> int:
 
 
 class EventBus:
-    """A background thread owning an asyncio loop and one NATS connection.
+    """Events published in order from synchronous code, on a `Publisher` (its thread, loop and connection).
 
-    `publish` queues an event and returns at once; one task publishes the queue in order (a
-    batch at a time, concurrently within a batch), each with its Nats-Msg-Id so a retry is never
-    a duplicate. While NATS is unreachable events wait in memory, up to
+    `publish` queues an event and returns at once; one task on the publisher's loop publishes the
+    queue in order (a batch at a time, concurrently within a batch), each with its Nats-Msg-Id so a
+    retry is never a duplicate. While NATS is unreachable events wait in memory, up to
     K8SDM_EVENTS_PUBLISH_RETRY_SECONDS, then are dropped with a warning: events are notices, the
     rows in Postgres stay the record of truth (a client that missed one re-reads the API).
     """
 
-    def __init__(self, *, name: str = "k8sdm-events"):
-        self.name = name
-        self._loop = asyncio.new_event_loop()
-        self._nc = None
-        self._js = None
-        self._stream_ready = False
+    def __init__(self, *, name: str = "k8sdm-events", publisher: Publisher | None = None):
+        self.publisher = publisher or Publisher(name=name, first_connect_wait=0.0)
+        self._own_publisher = publisher is None
+        self.publisher.start()
         self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
         self._idle = threading.Event()
         self._idle.set()
         self._pending = 0
         self._lock = threading.Lock()
-        self._connected = threading.Event()
         self._closed = False
-        self._thread = threading.Thread(target=self._loop.run_forever, name="events-bus", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
+        self.publisher.submit(self._start()).result(5)
 
     async def _start(self) -> None:
         self._queue = asyncio.Queue()
-        self._loop.create_task(self._maintain())
-        self._loop.create_task(self._publisher())
-
-    async def _maintain(self) -> None:
-        delay = 0.2
-        while self._nc is None:
-            try:
-                nc = await connect(name=self.name)
-            except Exception as exc:  # noqa: BLE001 - keep trying; events wait in the queue
-                logger.debug("events bus cannot connect to NATS yet: %s", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._nc, self._js = nc, nc.jetstream()
-            try:
-                await ensure_events_stream(self._js)
-            except NatsErrors as exc:  # retried on the first publish
-                logger.info("cannot create the events stream yet: %s", exc)
-            self._connected.set()
+        self._task = asyncio.get_running_loop().create_task(self._publish_queue())
 
     async def _publish_one(self, event: events.Event) -> bool:
-        if self._nc is None or not self._nc.is_connected:
-            return False
-        for _ in range(2):
-            try:
-                await self._js.publish(event.subject, event.to_bytes(), timeout=2.0,
-                                       headers={"Nats-Msg-Id": event.msg_id} if event.msg_id else None)
-                return True
-            except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
-                # No events stream yet: create it and try again.
-                try:
-                    await ensure_events_stream(self._js)
-                except NatsErrors as exc:
-                    logger.debug("cannot create the events stream: %s", exc)
-                    return False
-            except NatsErrors as exc:
-                logger.info("event publish failed (retrying): %s", exc)
-                return False
-        return False
+        result = await self.publisher.publish_async(event.subject, event.to_bytes(), event.msg_id, timeout=2.0)
+        if not result.ok:
+            logger.debug("event publish failed (retrying): %s", result.error)
+        return result.ok
 
-    async def _publisher(self) -> None:
+    async def _publish_queue(self) -> None:
         backlog: list[tuple[float, events.Event]] = []
         delay = 0.05
         while True:
@@ -170,7 +118,10 @@ class EventBus:
         with self._lock:
             self._pending += 1
             self._idle.clear()
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, (time.monotonic(), event))
+        self.publisher.submit(self._enqueue(event))
+
+    async def _enqueue(self, event: events.Event) -> None:
+        self._queue.put_nowait((time.monotonic(), event))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event is published (or dropped); True if it got there in time."""
@@ -180,23 +131,22 @@ class EventBus:
         return Waiter(self, subject, match)
 
     def close(self) -> None:
+        """Stop publishing (what is still queued is dropped) and stop the publisher if the bus made it."""
         if self._closed:
             return
         self._closed = True
 
-        async def _close():
-            if self._nc is not None:
-                await self._nc.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        async def _cancel():
+            if self._task is not None:
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
 
         try:
-            asyncio.run_coroutine_threadsafe(_close(), self._loop).result(3)
+            self.publisher.submit(_cancel()).result(3)
         except Exception:  # noqa: BLE001 - closing anyway
             pass
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._own_publisher:
+            self.publisher.stop(timeout=3.0)
 
 
 class Waiter:
@@ -211,8 +161,8 @@ class Waiter:
         self.available = False
 
     def __enter__(self) -> "Waiter":
-        bus = self._bus
-        bus._connected.wait(2.0)  # a process's first long-poll may have to connect first
+        publisher = self._bus.publisher
+        publisher.wait_connected(2.0)  # a process's first long-poll may have to connect first
 
         async def on_msg(msg):
             try:
@@ -222,15 +172,8 @@ class Waiter:
             if self._match(event):
                 self._hit.set()
 
-        async def subscribe():
-            if bus._nc is None or not bus._nc.is_connected:
-                return None
-            sub = await bus._nc.subscribe(self._subject, cb=on_msg)
-            await bus._nc.flush(timeout=1.0)  # the server has the subscription before we read
-            return sub
-
         try:
-            self._sub = asyncio.run_coroutine_threadsafe(subscribe(), bus._loop).result(2)
+            self._sub = publisher.submit(publisher.subscribe(self._subject, on_msg)).result(2)
         except Exception as exc:  # noqa: BLE001 - long-poll falls back to re-reading
             logger.info("long-poll without NATS (%s): re-reading instead", exc)
             self._sub = None
@@ -250,7 +193,10 @@ class Waiter:
                 except NatsErrors:
                     pass
 
-            asyncio.run_coroutine_threadsafe(unsubscribe(), self._bus._loop)
+            try:
+                self._bus.publisher.submit(unsubscribe())
+            except ConnectionError:
+                pass  # the publisher stopped: the subscription went with its connection
 
 
 _bus: EventBus | None = None

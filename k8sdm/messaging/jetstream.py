@@ -1,6 +1,8 @@
-"""The JetStream adapter: connecting, the stream and consumer configuration, and one publish.
+"""The JetStream adapter: connecting, the streams' and consumers' configuration, and one publish.
 
-Used by `publisher` (synchronous publishing) and `consumer` (the worker's pull subscriptions);
+Two streams: the work stream (requests and sync keys, `stream_config`) and the events stream
+(`events_stream_config`); `ensure_stream` creates or updates either. Used by `publisher`
+(synchronous publishing), `consumer` (the worker's pull subscriptions) and `events_stream`;
 nothing outside this package talks to nats-py.
 """
 
@@ -16,7 +18,7 @@ from nats.errors import Error as NatsError
 from nats.js import api as js_api
 from nats.js.errors import Error as JetStreamError
 
-from k8sdm.messaging import messages
+from k8sdm.messaging import events, messages
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,28 @@ def consumer_configs() -> dict[str, js_api.ConsumerConfig]:
     }
 
 
-async def ensure_stream(js) -> None:
-    """Create or update the stream (several processes may race to create it: all end the same)."""
-    config = stream_config()
+def events_stream_config() -> js_api.StreamConfig:
+    """The events stream: file storage, limited by age (K8SDM_EVENTS_RETENTION_SECONDS)."""
+    return js_api.StreamConfig(
+        name=events.stream_name(),
+        subjects=events.stream_subjects(),
+        storage=js_api.StorageType.FILE,
+        retention=js_api.RetentionPolicy.LIMITS,
+        num_replicas=settings.K8SDM_STREAM_REPLICAS,
+        duplicate_window=120.0,
+        max_age=float(settings.K8SDM_EVENTS_RETENTION_SECONDS),
+    )
+
+
+def stream_config_for(subject: str) -> js_api.StreamConfig:
+    """The configuration of the stream that holds `subject`."""
+    return events_stream_config() if subject.startswith(events.events_root() + ".") else stream_config()
+
+
+async def ensure_stream(js, config: js_api.StreamConfig | None = None) -> None:
+    """Create or update a stream, the work stream by default (several processes may race to create
+    it: all end the same)."""
+    config = config or stream_config()
     try:
         await js.stream_info(config.name)
     except nats.js.errors.NotFoundError:
@@ -114,9 +135,9 @@ async def ensure_stream(js) -> None:
 
 
 async def publish(js, *, subject: str, payload: bytes, msg_id: str, timeout: float = 2.0) -> PublishResult:
-    """Publish with Nats-Msg-Id (JetStream drops a duplicate inside its window); never raises."""
+    """Publish with Nats-Msg-Id, when given (JetStream drops a duplicate inside its window); never raises."""
     try:
-        ack = await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
+        ack = await js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
     except NatsErrors as exc:
         return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
     return PublishResult(ok=True, duplicate=bool(getattr(ack, "duplicate", False)))

@@ -6,7 +6,11 @@ one thread running an asyncio loop and one NATS connection. `start()` begins con
 background (the client then reconnects by itself), so a caller never waits on a connect: while
 NATS is unreachable a publish fails at once with the reason, and the caller falls back (the api's
 requests stay in the outbox for the relay; the watcher keeps its keys and retries). `stop()`
-closes the connection and joins the thread.
+closes the connection and joins the thread. A publish to a stream that does not exist yet (no
+worker or events server has created it) creates it and is tried once more.
+
+Code that runs its own coroutines on the publisher's loop (the events bus in `events_stream`) uses
+`submit`, `publish_async` and `subscribe`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ class Publisher:
         self._nc = None
         self._js = None
         self._last_error = "not connected yet"
-        self._ready_streams: set[str] = set()
         self._connected = threading.Event()
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -76,6 +79,10 @@ class Publisher:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait up to `timeout` for the first connect; True once connected."""
+        return self._connected.wait(timeout)
+
     async def _maintain(self) -> None:
         retry = backoff.Backoff(base=0.2, cap=5.0)
         while self._nc is None and not self._stopping.is_set():
@@ -99,24 +106,32 @@ class Publisher:
             raise ConnectionError("NATS is not connected (reconnecting)")
         return self._js
 
-    async def _publish(self, subject: str, payload: bytes, msg_id: str, timeout: float) -> PublishResult:
+    async def publish_async(self, subject: str, payload: bytes, msg_id: str, timeout: float = 2.0) -> PublishResult:
+        """Publish from a coroutine on the publisher's loop; never raises."""
         try:
             js = self._js_or_error()
         except ConnectionError as exc:
             return PublishResult(ok=False, error=str(exc))
         result = await jetstream.publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
-        stream = messages.stream_name()
-        if not result.ok and stream not in self._ready_streams and "no respon" in result.error.lower():
-            # No stream yet (no worker has started): create it and try once more.
+        if not result.ok and "no respon" in result.error.lower():
+            # No stream for the subject yet: create it and try once more.
             try:
-                await jetstream.ensure_stream(js)
-                self._ready_streams.add(stream)
+                await jetstream.ensure_stream(js, jetstream.stream_config_for(subject))
             except NatsErrors as exc:
                 return PublishResult(ok=False, error=f"cannot create stream: {exc}")
             result = await jetstream.publish(js, subject=subject, payload=payload, msg_id=msg_id, timeout=timeout)
         return result
 
-    def _submit(self, coro):
+    async def subscribe(self, subject: str, cb):
+        """A core NATS subscription from a coroutine on the publisher's loop, known to the server
+        when it returns; raises ConnectionError while NATS is unreachable."""
+        self._js_or_error()
+        sub = await self._nc.subscribe(subject, cb=cb)
+        await self._nc.flush(timeout=1.0)
+        return sub
+
+    def submit(self, coro):
+        """Run `coro` on the publisher's loop; a concurrent.futures.Future of its result."""
         if self._loop is None:
             coro.close()
             raise ConnectionError("the publisher is not started")
@@ -125,7 +140,7 @@ class Publisher:
     def publish(self, *, subject: str, payload: bytes, msg_id: str, timeout: float = 1.0) -> PublishResult:
         """Publish and wait for JetStream's ack (at most about `timeout`); never raises."""
         try:
-            future = self._submit(self._publish(subject, payload, msg_id, timeout))
+            future = self.submit(self.publish_async(subject, payload, msg_id, timeout))
             return future.result(timeout + 0.5)
         except Exception as exc:  # noqa: BLE001 - callers fall back (outbox, retry); never fail them
             return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
@@ -141,7 +156,7 @@ class Publisher:
             on_done(result)
 
         try:
-            self._submit(self._publish(subject, payload, msg_id, timeout)).add_done_callback(done)
+            self.submit(self.publish_async(subject, payload, msg_id, timeout)).add_done_callback(done)
         except ConnectionError as exc:
             on_done(PublishResult(ok=False, error=str(exc)))
 
@@ -152,11 +167,11 @@ class Publisher:
             results = []
             for start in range(0, len(items), CHUNK):
                 chunk = items[start:start + CHUNK]
-                results += await asyncio.gather(*(self._publish(s, p, m, timeout) for s, p, m in chunk))
+                results += await asyncio.gather(*(self.publish_async(s, p, m, timeout) for s, p, m in chunk))
             return results
 
         try:
-            future = self._submit(_many())
+            future = self.submit(_many())
             return future.result(timeout * (1 + len(items) // CHUNK) + 1.0)
         except Exception as exc:  # noqa: BLE001
             return [PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")] * len(items)
@@ -174,7 +189,7 @@ class Publisher:
             return await asyncio.gather(*(jetstream.consumer_state(js, stream, name, timeout) for name in names))
 
         try:
-            return dict(zip(names, self._submit(_all()).result(timeout + 0.5)))
+            return dict(zip(names, self.submit(_all()).result(timeout + 0.5)))
         except Exception as exc:  # noqa: BLE001 - the dashboard shows the reason instead
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return {name: {"error": reason} for name in names}
@@ -187,7 +202,7 @@ class Publisher:
             await self._nc.flush(timeout=timeout)
 
         try:
-            self._submit(_ping()).result(timeout + 0.5)
+            self.submit(_ping()).result(timeout + 0.5)
             return ""
         except Exception as exc:  # noqa: BLE001
             return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
