@@ -230,9 +230,10 @@ def bulk_load(pg_url: str, rows: int) -> None:
             "RETURNING id", [LISTER],
         ).fetchone()[0]
         dep_id = conn.execute(
-            "INSERT INTO deployments_app_deployment (identifier, namespace, owner_id, status, health, desired_config,"
+            "INSERT INTO deployments_app_deployment (identifier, namespace, owner_id, status, health, health_reason,"
+            " desired_config,"
             " observed_spec, image, ready_replicas, updated_replicas, available_replicas, conditions, resource_version,"
-            " uid, drift, created_at, updated_at) VALUES ('bulk', 'default', %s, 'CREATED', 'HEALTHY', %s, '{}', '', 0,"
+            " uid, drift, created_at, updated_at) VALUES ('bulk', 'default', %s, 'CREATED', 'HEALTHY', '', %s, '{}', '', 0,"
             " 0, 0, '[]', '', '', '{}', now(), now()) RETURNING id", [user_id, doc],
         ).fetchone()[0]
         columns = ("request_id, user_id, deployment_id, identifier, namespace, action, status, payload, config, "
