@@ -1,7 +1,10 @@
 """`KeyPublisher`: the watcher's outbox of sync keys, published to JetStream from a thread of its own.
 
 The informer `offer`s keys (namespace/name and the resourceVersion seen) as events arrive; a burst
-for one key is coalesced (only the newest resourceVersion waiting is sent). The thread publishes
+for one key is coalesced (only the newest resourceVersion waiting is sent). The thread waits
+`coalesce_seconds` (K8SDM_SYNC_COALESCE_SECONDS) after the oldest waiting key arrived before it
+takes a batch, so the status steps of one rollout (the controller writes 2-3 in a few ms) become one
+sync instead of one each. The thread publishes
 each batch as SyncDeployment messages with the process's `Publisher` (Nats-Msg-Id
 namespace/name/resourceVersion, so a replayed event is dropped by JetStream); a key that failed is
 kept (unless a newer offer replaced it) and retried after the shared backoff; a NATS outage is
@@ -33,8 +36,9 @@ LAG = Histogram("k8sdm_watcher_publish_lag_seconds", "From receiving an event to
 
 
 class KeyPublisher:
-    def __init__(self, publisher: Publisher):
+    def __init__(self, publisher: Publisher, *, coalesce_seconds: float = 0.0):
         self.publisher = publisher
+        self.coalesce_seconds = coalesce_seconds
         self._pending: dict[tuple[str, str], tuple[str, float]] = {}
         self._cond = threading.Condition()
         self._lags: list[float] = []  # since the last report
@@ -81,6 +85,7 @@ class KeyPublisher:
             with self._cond:
                 while not self._pending and not self._stopping.is_set():
                     self._cond.wait(0.5)
+                self._coalesce()
                 batch, self._pending = self._pending, {}
             if not batch:
                 continue
@@ -95,6 +100,18 @@ class KeyPublisher:
             else:
                 NATS.recovered()
                 retry.reset()
+
+    def _coalesce(self) -> None:
+        """With the condition held: wait until the oldest waiting key is `coalesce_seconds` old
+        (offers that arrive meanwhile replace older ones of the same key). Not when stopping."""
+        if not self._pending or self.coalesce_seconds <= 0:
+            return
+        oldest = min(received for _, received in self._pending.values())
+        while not self._stopping.is_set():
+            left = oldest + self.coalesce_seconds - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _publish(self, batch: dict) -> tuple[int, str]:
         items = list(batch.items())

@@ -52,7 +52,7 @@ class DeploymentWatcher:
     resync_seconds: float = field(default_factory=lambda: settings.K8SDM_RESYNC_SECONDS)
 
     def __post_init__(self):
-        self.keys = KeyPublisher(self.publisher)
+        self.keys = KeyPublisher(self.publisher, coalesce_seconds=settings.K8SDM_SYNC_COALESCE_SECONDS)
 
     def run(self) -> int:
         lock = LeaderLock()

@@ -359,6 +359,9 @@ K8SDM_LOGS_MAX_BYTES = env.int("K8SDM_LOGS_MAX_BYTES", default=256 * 1024)
 K8SDM_WATCH_NAMESPACES = env.list("K8SDM_WATCH_NAMESPACES", default=[])
 K8SDM_WATCH_TIMEOUT_SECONDS = env.int("K8SDM_WATCH_TIMEOUT_SECONDS", default=60)
 K8SDM_RESYNC_SECONDS = env.float("K8SDM_RESYNC_SECONDS", default=300.0)
+# How long a key waits in the watcher for more events of the same Deployment before it is published:
+# a rollout's status steps arrive together, and each published key costs the worker a full sync.
+K8SDM_SYNC_COALESCE_SECONDS = env.float("K8SDM_SYNC_COALESCE_SECONDS", default=0.05)
 K8SDM_WATCHER_METRICS_PORT = env.int("K8SDM_WATCHER_METRICS_PORT", default=9102)
 
 # --- Events, long-poll, SSE and webhooks (events_app) -------------------------------------------
