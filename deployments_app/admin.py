@@ -40,8 +40,8 @@ class DeploymentAdmin(RecordAdmin):
     list_select_related = ["owner"]
     object_actions = {"resync": ("resync_one", "Re-sync from the cluster")}
     fieldsets = [
-        ("Deployment", {"fields": ["identifier", "namespace", "owner_link", "status_col", "health_col",
-                                   "health_reason", "drift_block", "synced"]}),
+        ("Deployment", {"fields": ["identifier", "namespace", "owner_link", "status_col", "status_reason",
+                                   "health_col", "health_reason", "drift_block", "synced"]}),
         ("Recent requests", {"fields": ["recent_requests"]}),
         ("Replicas and rollout", {"fields": ["rollout"]}),
         ("Conditions (from the cluster)", {"fields": ["conditions_table"]}),
@@ -50,7 +50,7 @@ class DeploymentAdmin(RecordAdmin):
         ("Observed in the cluster", {"fields": ["image", "observed_json", "resource_version", "uid"]}),
         ("Timestamps (UTC)", {"fields": ["created", "updated"]}),
     ]
-    readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "health_col", "health_reason",
+    readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "status_reason", "health_col", "health_reason",
                        "drift_block", "synced", "recent_requests", "rollout", "conditions_table", "diagnosis_block",
                        "logs_block", "desired_json",
                        "image", "observed_json", "resource_version", "uid", "created", "updated"]

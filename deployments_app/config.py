@@ -22,6 +22,7 @@ escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field, fields
 
@@ -45,17 +46,34 @@ MANAGER_ANNOTATION_PREFIXES = ("k8sdm.io/", "deployment.kubernetes.io/", "kubect
 # annotations are not among them: others may add their own, and the manager keeps those.
 MANAGED_FIELDS = ("image", "replicas", "command", "args", "env", "ports", "resources")
 
-_LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]")
-
-
 def owner_label_value(user_external_id: str) -> str:
-    """A user id as a label value (at most 63 characters of [A-Za-z0-9._-])."""
-    value = _LABEL_VALUE_BAD.sub("_", user_external_id)[:63]
-    return value.strip("._-") or "unknown"
+    """A user id as a label value: "u-" and 40 hex digits of its SHA-256, so two different ids
+    never share a value (a readable mapping such as "@" -> "_" made `eve@corp` and `eve_corp` one
+    owner). The readable id is in the owner annotation."""
+    return "u-" + hashlib.sha256(user_external_id.encode("utf-8")).hexdigest()[:40]
 
 
 def is_managed(obj: dict) -> bool:
     return ((obj.get("metadata") or {}).get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+
+
+def ownership_problem(live: dict, *, uid: str, owner: str) -> str:
+    """Why the live object is not the one k8sdm created for a row whose CREATE stored `uid` and
+    whose owner is `owner` ('' when it is ours). All three must hold: the same uid (a deleted and
+    re-created object of the same name has another), the managed-by label, and k8sdm's owner
+    annotation naming that owner. A row without a uid has no object of its own in the cluster."""
+    meta = live.get("metadata") or {}
+    where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    if not uid:
+        return f"the Deployment {where} in the cluster was not created by k8sdm for this deployment"
+    if meta.get("uid") != uid:
+        return (f"the Deployment {where} in the cluster is not the one k8sdm created for this deployment "
+                f"(uid {meta.get('uid')!r}, expected {uid!r}): it was replaced outside k8sdm")
+    if not is_managed(live):
+        return f"the Deployment {where} in the cluster is not labelled {MANAGED_SELECTOR}"
+    if (meta.get("annotations") or {}).get(OWNER_ANNOTATION) != owner:
+        return f"the Deployment {where} in the cluster does not carry k8sdm's owner annotation for its owner"
+    return ""
 
 
 def last_request_of(obj: dict) -> str:

@@ -9,7 +9,9 @@ Per watched namespace (or all namespaces), on a thread of its own, it:
      timeout, resuming from the last resourceVersion seen (bookmarks included) when a stream ends;
   3. relists on 410 Gone and every `resync_seconds`; backs off (k8sdm.backoff) on other errors,
      logging an outage of the Kubernetes API once when it starts and once when it ends.
-`stop()` sets the stop flag, cancels the open watch streams and joins the threads.
+`stop()` sets the stop flag, cancels the open watch streams and joins the threads. Every offer
+carries the leadership term's token (`term`): once the term ends, a thread that is still running
+(stuck in a read past its join) publishes nothing (deployments_app/key_publisher.py).
 
 Why not kubernetes.informer.SharedInformer: it keeps a full object cache we do not need (memory at
 10,000 Deployments), deserialises every event into models (the main CPU cost), and exposes no hook
@@ -44,9 +46,10 @@ LAST_EVENT = Gauge("k8sdm_watcher_last_event_timestamp_seconds", "When the last 
 
 
 class DeploymentInformer:
-    def __init__(self, *, keys: KeyPublisher, namespaces: list[str] | None, watch_timeout: int,
+    def __init__(self, *, keys: KeyPublisher, term: int, namespaces: list[str] | None, watch_timeout: int,
                  resync_seconds: float):
         self.keys = keys
+        self.term = term
         self.namespaces = namespaces
         self.watch_timeout = watch_timeout
         self.resync_seconds = resync_seconds
@@ -141,8 +144,8 @@ class DeploymentInformer:
         EVENTS.labels(etype).inc()
         LAST_EVENT.set_to_current_time()
         rv = meta.get("resourceVersion")
-        if etype in ("ADDED", "MODIFIED", "DELETED") and meta.get("name"):
-            self.keys.offer(meta.get("namespace", ""), meta["name"], rv or "")
+        if etype in ("ADDED", "MODIFIED", "DELETED") and meta.get("name") and not self._stop.is_set():
+            self.keys.offer(meta.get("namespace", ""), meta["name"], rv or "", term=self.term)
         return rv
 
     def _relist(self, namespace: str | None, reason: str) -> str:
@@ -153,10 +156,10 @@ class DeploymentInformer:
         for obj in data.get("items") or []:
             meta = obj["metadata"]
             live.add((meta["namespace"], meta["name"]))
-            self.keys.offer(meta["namespace"], meta["name"], meta.get("resourceVersion", ""))
+            self.keys.offer(meta["namespace"], meta["name"], meta.get("resourceVersion", ""), term=self.term)
         vanished = self._vanished(namespace, live)
         for ns, name in vanished:
-            self.keys.offer(ns, name, f"gone@{rv}")
+            self.keys.offer(ns, name, f"gone@{rv}", term=self.term)
         RELISTS.labels(reason).inc()
         LAST_EVENT.set_to_current_time()
         logger.info(

@@ -164,8 +164,11 @@ def replace_deployment(body: dict) -> dict:
     return _call("update", apps().replace_namespaced_deployment, meta["name"], meta["namespace"], body)
 
 
-def delete_deployment(namespace: str, name: str) -> None:
-    _call("delete", apps().delete_namespaced_deployment, name, namespace, propagation_policy="Background")
+def delete_deployment(namespace: str, name: str, *, uid: str, resource_version: str) -> None:
+    """Delete only the object with this uid at this resourceVersion (409 Conflict otherwise)."""
+    body = client.V1DeleteOptions(propagation_policy="Background",
+                                  preconditions=client.V1Preconditions(uid=uid, resource_version=resource_version))
+    _call("delete", apps().delete_namespaced_deployment, name, namespace, body=body)
 
 
 def list_deployments(*, namespace: str | None, label_selector: str, resource_version: str | None = None) -> dict:

@@ -10,6 +10,11 @@ namespace/name/resourceVersion, so a replayed event is dropped by JetStream); a 
 kept (unless a newer offer replaced it) and retried after the shared backoff; a NATS outage is
 logged once when it starts and once when it ends. `stop()` tries to
 publish what is left for a bounded time, then ends and joins the thread.
+
+Leadership terms: each term of the watcher takes a token (`begin_term`) and its informer offers
+keys with it; `end_term` retires it. An offer with a token that is not the current one is dropped,
+so a watch thread of an earlier term that outlived its join can never publish after stepping down
+or re-election (the one `_leading` flag that served every term let it).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ logger = logging.getLogger(__name__)
 NATS = Outage("NATS", meanwhile="keeping the sync keys and retrying with backoff", refusals="failed publish round(s)")
 
 PUBLISHED = Counter("k8sdm_watcher_published_total", "Sync keys published")
+STALE_OFFERS = Counter("k8sdm_watcher_stale_offers_total", "Keys offered by a watch thread of an ended term (dropped)")
 PUBLISH_FAILURES = Counter("k8sdm_watcher_publish_failures_total", "Sync keys that failed to publish (retried)")
 LAG = Histogram("k8sdm_watcher_publish_lag_seconds", "From receiving an event to JetStream acking its key",
                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5))
@@ -44,6 +50,8 @@ class KeyPublisher:
         self._lags: list[float] = []  # since the last report
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._term = 0  # the current leadership term's token (0: none)
+        self._terms = 0
 
     def start(self) -> "KeyPublisher":
         self._stopping.clear()
@@ -65,10 +73,27 @@ class KeyPublisher:
             self._thread = None
         return self.backlog()
 
-    def offer(self, namespace: str, name: str, msg_rv: str) -> None:
+    def begin_term(self) -> int:
+        """A new leadership term: returns its token (the only one whose offers are taken)."""
         with self._cond:
+            self._terms += 1
+            self._term = self._terms
+            return self._term
+
+    def end_term(self, term: int) -> None:
+        with self._cond:
+            if self._term == term:
+                self._term = 0
+
+    def offer(self, namespace: str, name: str, msg_rv: str, *, term: int) -> bool:
+        """Queue a key for publishing if `term` is the current term; False (dropped) otherwise."""
+        with self._cond:
+            if term != self._term or not term:
+                STALE_OFFERS.inc()
+                return False
             self._pending[(namespace, name)] = (msg_rv, time.monotonic())
             self._cond.notify()
+            return True
 
     def backlog(self) -> int:
         with self._cond:

@@ -30,6 +30,9 @@ class Deployment(models.Model):
     namespace = models.CharField(max_length=63)
     owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="deployments")
     status = models.CharField(max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.INITIATED)
+    # Why it is DELETED when that was not a DELETE request: its CREATE failed, or the object it
+    # tracked is gone or was replaced by one k8sdm did not create ('' otherwise).
+    status_reason = models.CharField(max_length=512, blank=True, default="")
     health = models.CharField(max_length=16, choices=DeploymentHealth.choices, default=DeploymentHealth.UNKNOWN)
 
     # What the manager was last asked for (the merged config of the newest accepted request).

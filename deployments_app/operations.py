@@ -9,6 +9,12 @@ Callers hold the deployment's lock (deployments_app/locks.py) around these, exce
 - update: Conflict (a stale resourceVersion) re-reads and retries, up to K8SDM_CONFLICT_RETRIES;
   a missing object is 404 NotFound;
 - delete: NotFound is success.
+
+Ownership is checked at every write, not assumed: before an update or a delete the live object
+must be the one the row's CREATE made (`ownership_problem`: the stored uid, the managed-by label,
+the owner annotation), else `NotOwned` and nothing is written. The update PUTs the checked object
+(its uid and resourceVersion, so a swap in between is a 409); the delete sends
+`preconditions: {uid, resourceVersion}`, so a swapped object can never be deleted.
 """
 
 from __future__ import annotations
@@ -23,13 +29,28 @@ from django.conf import settings
 from django.db import connection
 
 from deployments_app import k8s, locks
-from deployments_app.config import DeploymentConfig, is_managed, last_request_of
+from deployments_app.config import (
+    OWNER_ANNOTATION,
+    DeploymentConfig,
+    is_managed,
+    last_request_of,
+    ownership_problem,
+)
 from deployments_app.k8s import K8sError
 from deployments_app.models import Deployment
 from deployments_app.sync import SyncResult, deployment_sync
 from k8sdm import backoff
 
 logger = logging.getLogger(__name__)
+
+
+class NotOwned(Exception):
+    """The live object is not the one k8sdm created for the row: nothing was written to it.
+    `live` is the object as read (for the sync that then lets go of it)."""
+
+    def __init__(self, message: str, *, live: dict | None = None):
+        super().__init__(message)
+        self.live = live
 
 
 def deployment_create_in_cluster(*, config: DeploymentConfig, owner: str, request_pk: int) -> dict:
@@ -40,7 +61,9 @@ def deployment_create_in_cluster(*, config: DeploymentConfig, owner: str, reques
         if not exc.already_exists:
             raise
         live = k8s.get_deployment(config.namespace, config.identifier)
-        if live is not None and is_managed(live) and last_request_of(live) == str(request_pk):
+        annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+        if (live is not None and is_managed(live) and last_request_of(live) == str(request_pk)
+                and annotations.get(OWNER_ANNOTATION) == owner):
             # Our own create from an earlier attempt (the worker died before recording it).
             return live
         raise K8sError(
@@ -51,10 +74,17 @@ def deployment_create_in_cluster(*, config: DeploymentConfig, owner: str, reques
         ) from None
 
 
-def deployment_update_in_cluster(*, config: DeploymentConfig, owner: str, request_pk: int,
+def _check_owned(live: dict, *, uid: str, owner: str) -> None:
+    problem = ownership_problem(live, uid=uid, owner=owner)
+    if problem:
+        raise NotOwned(f"not owned by k8sdm: {problem}; nothing was changed", live=live)
+
+
+def deployment_update_in_cluster(*, config: DeploymentConfig, owner: str, request_pk: int, uid: str,
                                  on_conflict=None) -> dict:
-    """Lay `config` over the live object and PUT it with the resourceVersion it was read at;
-    returns the live object. `on_conflict()` is called before each re-read (for metrics)."""
+    """Lay `config` over the live object, if it is the one k8sdm created (`uid`), and PUT it with
+    the uid and resourceVersion it was read at; returns the live object. `on_conflict()` is called
+    before each re-read (for metrics)."""
     retries = settings.K8SDM_CONFLICT_RETRIES
     for attempt in range(retries):
         live = k8s.get_deployment(config.namespace, config.identifier)
@@ -63,6 +93,7 @@ def deployment_update_in_cluster(*, config: DeploymentConfig, owner: str, reques
                 status=404, reason="NotFound",
                 message=f"Deployment {config.namespace}/{config.identifier} does not exist in the cluster",
             )
+        _check_owned(live, uid=uid, owner=owner)
         try:
             return k8s.replace_deployment(config.apply_to_live(live, owner=owner, request_pk=request_pk))
         except K8sError as exc:
@@ -76,12 +107,26 @@ def deployment_update_in_cluster(*, config: DeploymentConfig, owner: str, reques
     raise K8sError(status=409, reason="Conflict", message=f"gave up after {retries} conflicting concurrent changes")
 
 
-def deployment_delete_in_cluster(*, namespace: str, name: str) -> None:
-    try:
-        k8s.delete_deployment(namespace, name)
-    except K8sError as exc:
-        if not exc.not_found:  # already gone is what we wanted
-            raise
+def deployment_delete_in_cluster(*, namespace: str, name: str, uid: str, owner: str) -> None:
+    """Delete the object k8sdm created (`uid`), if it is still there, with uid and resourceVersion
+    preconditions; gone already is success; a conflicting precondition re-reads and re-checks."""
+    retries = settings.K8SDM_CONFLICT_RETRIES
+    for attempt in range(retries):
+        live = k8s.get_deployment(namespace, name)
+        if live is None:
+            return  # already gone is what we wanted
+        _check_owned(live, uid=uid, owner=owner)
+        try:
+            k8s.delete_deployment(namespace, name, uid=uid, resource_version=live["metadata"]["resourceVersion"])
+            return
+        except K8sError as exc:
+            if exc.not_found:
+                return
+            if not exc.conflict:
+                raise
+            logger.info("precondition failed deleting %s/%s: re-reading", namespace, name)
+            time.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+    raise K8sError(status=409, reason="Conflict", message=f"gave up after {retries} conflicting concurrent changes")
 
 
 # --- reconciling a row with the cluster ----------------------------------------------------------

@@ -163,6 +163,9 @@ class DeploymentOutputSerializer(serializers.Serializer):
     identifier = serializers.CharField()
     namespace = serializers.CharField()
     status = serializers.ChoiceField(choices=DeploymentStatus.choices)
+    status_reason = serializers.CharField(allow_blank=True, help_text="Why it is DELETED when no DELETE request did "
+                                          "it: its CREATE failed, or the object it tracked is gone or was replaced "
+                                          "by one k8sdm did not create ('' otherwise).")
     health = serializers.ChoiceField(choices=DeploymentHealth.choices)
     health_reason = serializers.CharField(allow_blank=True, help_text="Why it is DEGRADED or PROGRESSING, from its "
                                           "conditions ('' when HEALTHY); GET .../diagnosis tells more.")
@@ -188,6 +191,7 @@ class DeploymentOutputSerializer(serializers.Serializer):
             "identifier": obj.identifier,
             "namespace": obj.namespace,
             "status": obj.status,
+            "status_reason": obj.status_reason,
             "health": obj.health,
             "health_reason": obj.health_reason,
             "desired_config": obj.desired_config,

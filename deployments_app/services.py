@@ -54,6 +54,7 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     existing.desired_config = config
     existing.applied_config = None
     existing.status = DeploymentStatus.INITIATED
+    existing.status_reason = ""
     existing.health = DeploymentHealth.UNKNOWN
     existing.observed_spec = {}
     existing.image = ""

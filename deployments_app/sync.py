@@ -11,6 +11,11 @@ Status: INITIATED until the cluster has it; CREATED when it exists and its last
 spec change has rolled out (or it is on its first rollout); UPDATING while a later spec change
 rolls out (generation > observedGeneration, or updated/available replicas below the desired
 count); DELETED when it is gone. Health follows the Deployment's own conditions.
+
+It never adopts: only the successful CREATE's own result binds a uid to the row (`created=True`).
+From then on a live object of that name that is not the one created (another uid, or without the
+managed-by label and owner annotation) is never mirrored: the row becomes DELETED (the object it
+tracked is gone) with `status_reason` saying why. Before its CREATE succeeded, a row mirrors nothing.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from deployments_app.config import DeploymentConfig
+from deployments_app.config import DeploymentConfig, ownership_problem
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from events_app import emit as events
 from users_app.models import User
@@ -125,15 +130,33 @@ class SyncResult:
     reason: str = ""
 
 
+def _let_go(row: Deployment, *, reason: str, now) -> SyncResult:
+    """The object the row tracked is gone (deleted, or replaced by one that is not ours)."""
+    before = events.deployment_state(row)
+    row.status = DeploymentStatus.DELETED
+    row.status_reason = reason[:512]
+    row.health = DeploymentHealth.UNKNOWN
+    row.health_reason = ""
+    row.ready_replicas = row.updated_replicas = row.available_replicas = 0
+    row.drift = {}
+    row.last_synced_at = now
+    row.save(update_fields=["status", "status_reason", "health", "health_reason", "ready_replicas", "updated_replicas",
+                            "available_replicas", "drift", "last_synced_at", "updated_at"])
+    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
+    logger.info("deployment %s: DELETED (%s)", row.key, reason)
+    return SyncResult(changed=True, status=row.status, reason=reason)
+
+
 def deployment_sync(*, namespace: str, name: str, live: dict | None,
-                    applied: DeploymentConfig | None = None) -> SyncResult:
+                    applied: DeploymentConfig | None = None, created: bool = False) -> SyncResult:
     """Write what the cluster says about namespace/name into its row, if it has one.
 
     `applied` is the config k8sdm has just written (after a successful create or update): it
     becomes the row's `applied_config`, which drift is measured against. Callers hold the
     deployment's lock (deployments_app/locks.py), which serialises every writer of the observed
     fields; the row write touches only the fields that changed, so it can never clobber the desired
-    config the API writes."""
+    config the API writes. `created`: `live` is what this row's CREATE has just made (its uid
+    becomes the row's); otherwise `live` is mirrored only if it is that object."""
     row = next(iter(Deployment.objects.raw(
         f"SELECT d.*, u.user_external_id AS owner_external_id FROM {Deployment._meta.db_table} d "
         f"JOIN {User._meta.db_table} u ON u.id = d.owner_id WHERE d.identifier = %s AND d.namespace = %s",
@@ -146,20 +169,18 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         if row.status in (DeploymentStatus.DELETED, DeploymentStatus.INITIATED):
             # INITIATED: accepted but not applied yet, so absence is expected.
             return SyncResult(changed=False, status=row.status, reason="absent, as expected")
-        before = events.deployment_state(row)
-        row.status = DeploymentStatus.DELETED
-        row.health = DeploymentHealth.UNKNOWN
-        row.health_reason = ""
-        row.ready_replicas = row.updated_replicas = row.available_replicas = 0
-        row.drift = {}
-        row.last_synced_at = now
-        row.save(update_fields=["status", "health", "health_reason", "ready_replicas", "updated_replicas", "available_replicas",
-                                "drift", "last_synced_at", "updated_at"])
-        events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
-        logger.info("deployment %s/%s is gone from the cluster: DELETED", namespace, name)
-        return SyncResult(changed=True, status=row.status)
+        return _let_go(row, reason="the Deployment is gone from the cluster", now=now)
 
     meta, status = live.get("metadata") or {}, live.get("status") or {}
+    if not created:
+        if not row.uid and row.status in (DeploymentStatus.INITIATED, DeploymentStatus.DELETED):
+            # Its CREATE has not succeeded: whatever has the name is not (yet) ours.
+            return SyncResult(changed=False, status=row.status, reason="not created by k8sdm yet")
+        problem = ownership_problem(live, uid=row.uid, owner=row.owner_external_id)
+        if problem:
+            if row.status == DeploymentStatus.DELETED:
+                return SyncResult(changed=False, status=row.status, reason=problem)
+            return _let_go(row, reason=f"not owned by k8sdm: {problem}", now=now)
     rv = meta.get("resourceVersion", "")
     if row.resource_version and row.uid == meta.get("uid") and not _rv_newer_or_equal(rv, row.resource_version):
         return SyncResult(changed=False, status=row.status, reason="older than what is stored")
@@ -181,6 +202,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         "conditions": status.get("conditions") or [],
         "resource_version": rv,
         "uid": meta.get("uid", ""),
+        "status_reason": "",
         # Measured against what k8sdm last wrote: a request still pending is not drift.
         "drift": drift_of(applied.to_dict() if applied else row.applied_config, live_config),
     }
@@ -200,13 +222,14 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     return SyncResult(changed=True, status=row.status)
 
 
-def deployment_mark_gone(*, deployment_id: int) -> None:
+def deployment_mark_gone(*, deployment_id: int, reason: str = "the CREATE request failed") -> None:
     """After a failed CREATE, the Deployment never existed: free the identifier."""
     updated = Deployment.objects.filter(pk=deployment_id, status=DeploymentStatus.INITIATED).update(
-        status=DeploymentStatus.DELETED, health=DeploymentHealth.UNKNOWN, last_synced_at=timezone.now()
+        status=DeploymentStatus.DELETED, status_reason=reason[:512], health=DeploymentHealth.UNKNOWN,
+        last_synced_at=timezone.now()
     )
     row = Deployment.objects.select_related("owner").filter(pk=deployment_id).first() if updated == 1 else None
     if row is not None:
         before = {**events.deployment_state(row), "status": DeploymentStatus.INITIATED}
         events.deployment_changed(before=before, row=row, owner_external_id=row.owner.user_external_id,
-                                  reason="the CREATE request failed")
+                                  reason=reason)

@@ -80,8 +80,9 @@ class DeploymentWatcher:
         return 0
 
     def _lead(self, lock: LeaderLock) -> None:
-        informer = DeploymentInformer(keys=self.keys, namespaces=self.namespaces, watch_timeout=self.watch_timeout,
-                                      resync_seconds=self.resync_seconds).start()
+        term = self.keys.begin_term()  # this term's token: offers of any earlier term's threads are dropped
+        informer = DeploymentInformer(keys=self.keys, term=term, namespaces=self.namespaces,
+                                      watch_timeout=self.watch_timeout, resync_seconds=self.resync_seconds).start()
         last_report = time.monotonic()
         try:
             while not self.stop.is_set():
@@ -94,6 +95,7 @@ class DeploymentWatcher:
                     lock.release()
                     break
         finally:
+            self.keys.end_term(term)  # before the join: a thread that outlives it publishes nothing
             informer.stop()
 
     def _report(self, seconds: float) -> None:

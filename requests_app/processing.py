@@ -11,6 +11,10 @@ Contract:
   delete). 400/403/422 fail at once with the server's message; connection errors, timeouts, 429
   and 5xx are retried after `k8sdm.backoff.delay` (honouring Retry-After), then fail after
   K8SDM_APPLY_MAX_ATTEMPTS: attempts are counted in the row, so the bound holds across crashes.
+- Ownership: an UPDATE or DELETE is applied only to the object the deployment's CREATE made (its
+  uid, stored by the sync of that CREATE's result); one that follows a CREATE which failed ends
+  FAILURE ("the CREATE it followed failed"), and one whose object is not ours ends FAILURE
+  (`NotOwned`) with the row let go of (DELETED, with the reason). Nothing in the cluster changes.
 - The outcome for the message is a `Decision`: ack (done), nak with a delay (try again later) or
   term (can never succeed); the worker carries it out.
 
@@ -32,7 +36,9 @@ from django.utils import timezone
 from deployments_app import locks
 from deployments_app.config import DeploymentConfig
 from deployments_app.k8s import K8sError
+from deployments_app.models import Deployment
 from deployments_app.operations import (
+    NotOwned,
     deployment_create_in_cluster,
     deployment_delete_in_cluster,
     deployment_update_in_cluster,
@@ -97,15 +103,33 @@ def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_ve
     return updated == 1
 
 
-def _write_to_cluster(req: DeploymentRequest, config: DeploymentConfig, owner: str) -> dict | None:
+def _write_to_cluster(req: DeploymentRequest, config: DeploymentConfig, owner: str, uid: str) -> dict | None:
     """One attempt; the live object afterwards (None after a delete)."""
     if req.action == RequestAction.CREATE:
         return deployment_create_in_cluster(config=config, owner=owner, request_pk=req.pk)
     if req.action == RequestAction.UPDATE:
-        return deployment_update_in_cluster(config=config, owner=owner, request_pk=req.pk,
+        return deployment_update_in_cluster(config=config, owner=owner, request_pk=req.pk, uid=uid,
                                             on_conflict=metrics.RETRIES.labels("conflict").inc)
-    deployment_delete_in_cluster(namespace=req.namespace, name=req.identifier)
+    deployment_delete_in_cluster(namespace=req.namespace, name=req.identifier, uid=uid, owner=owner)
     return None
+
+
+def _refusal(req: DeploymentRequest) -> tuple[str, str]:
+    """(why this UPDATE/DELETE must not be applied or '', the uid of the object it may touch).
+    It follows the newest CREATE of its deployment accepted before it: if that one failed, the
+    object it was queued for never became ours."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT request_id, status FROM {_TABLE} WHERE deployment_id = %s AND action = %s AND id < %s "
+            f"ORDER BY id DESC LIMIT 1",
+            [req.deployment_id, RequestAction.CREATE, req.pk],
+        )
+        create = cursor.fetchone()
+        cursor.execute(f"SELECT uid FROM {Deployment._meta.db_table} WHERE id = %s", [req.deployment_id])
+        uid = (cursor.fetchone() or [""])[0]
+    if create is not None and create[1] == RequestStatus.FAILURE:
+        return f"the CREATE it followed failed (request {create[0]}); nothing was changed", uid
+    return "", uid
 
 
 def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None, heartbeat=None) -> str:
@@ -113,13 +137,26 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
     owner = getattr(req, "owner_external_id", None) or req.user.user_external_id
     config = DeploymentConfig.from_input(req.config) if req.config else None
     started = time.perf_counter()
+    uid = ""
+    if req.action != RequestAction.CREATE:
+        refusal, uid = _refusal(req)
+        if refusal:
+            _finish(req, status=RequestStatus.FAILURE, error=refusal)
+            _log_result(req, started)
+            return req.status
     while True:
         with connection.cursor() as cursor:
             cursor.execute(f"UPDATE {_TABLE} SET attempts = attempts + 1, started_at = %s WHERE id = %s",
                            [timezone.now(), req.pk])
         req.attempts += 1
         try:
-            live = _write_to_cluster(req, config, owner)
+            live = _write_to_cluster(req, config, owner, uid)
+        except NotOwned as exc:
+            with transaction.atomic():  # the request fails and the row lets go of the stranger's object
+                _finish(req, status=RequestStatus.FAILURE, error=str(exc))
+                deployment_sync(namespace=req.namespace, name=req.identifier, live=exc.live)
+            _log_result(req, started)
+            return req.status
         except K8sError as exc:
             if exc.transient and req.attempts < settings.K8SDM_APPLY_MAX_ATTEMPTS:
                 delay = retry_delay(req.attempts, exc.retry_after)
@@ -138,14 +175,17 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
             with transaction.atomic():  # the request and its deployment change together
                 _finish(req, status=RequestStatus.FAILURE, error=error)
                 if req.action == RequestAction.CREATE:
-                    deployment_mark_gone(deployment_id=req.deployment_id)
+                    deployment_mark_gone(deployment_id=req.deployment_id,
+                                         reason=f"the CREATE request {req.request_id} failed")
             _log_result(req, started)
             return req.status
         rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
         with transaction.atomic():
             _finish(req, status=RequestStatus.SUCCESS, resource_version=rv)
+            # A CREATE's result is the object this row owns from now on: its uid is bound here only.
             deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
-                            applied=config if live is not None else None)
+                            applied=config if live is not None else None,
+                            created=req.action == RequestAction.CREATE)
         _log_result(req, started)
         return req.status
 

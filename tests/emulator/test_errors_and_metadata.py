@@ -285,6 +285,21 @@ def test_delete_honours_preconditions(apps):
     assert e.value.status == 409
 
 
+def test_delete_with_the_uid_of_a_replaced_object_is_a_conflict_and_deletes_nothing(apps):
+    old = apps.create_namespaced_deployment("default", deployment("web"))
+    apps.delete_namespaced_deployment("web", "default")
+    new = apps.create_namespaced_deployment("default", deployment("web"))
+    with pytest.raises(ApiException) as e:
+        apps.delete_namespaced_deployment(
+            "web", "default", body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(uid=old.metadata.uid)))
+    assert e.value.status == 409 and "Precondition failed: UID" in e.value.body
+    assert apps.read_namespaced_deployment("web", "default").metadata.uid == new.metadata.uid
+    apps.delete_namespaced_deployment("web", "default", body=client.V1DeleteOptions(
+        preconditions=client.V1Preconditions(uid=new.metadata.uid)))
+    assert apps.list_namespaced_deployment("default").items == []
+
+
 def test_labels_and_annotations_are_preserved(apps):
     body = deployment("web")
     body["metadata"]["annotations"] = {"example.com/owner": "team-a"}

@@ -9,10 +9,11 @@ from tests.factories import DeploymentFactory
 
 
 def live(*, generation=1, observed=1, replicas=2, updated=2, available=2, ready=2, conditions=None, image="nginx:1.27",
-         rv="10"):
+         rv="10", owner="", uid="u-1"):
     return {
         "metadata": {"name": "web", "namespace": "default", "generation": generation, "resourceVersion": rv,
-                     "uid": "u-1", "labels": {"app.kubernetes.io/managed-by": "k8s-deployment-manager"}},
+                     "uid": uid, "labels": {"app.kubernetes.io/managed-by": "k8s-deployment-manager"},
+                     "annotations": {"k8sdm.io/owner": owner}},
         "spec": {"replicas": replicas, "template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
         "status": {"observedGeneration": observed, "replicas": replicas, "updatedReplicas": updated,
                    "availableReplicas": available, "readyReplicas": ready, "conditions": conditions or []},
@@ -57,22 +58,25 @@ def test_drift_names_each_field_where_the_cluster_differs_from_the_desired_confi
 @pytest.mark.django_db
 def test_sync_writes_the_live_state_and_then_nothing_when_unchanged():
     row = DeploymentFactory(identifier="web", desired_config={"identifier": "web", "image": "nginx:1.27", "replicas": 2})
-    first = deployment_sync(namespace="default", name="web", live=live())
+    owner = row.owner.user_external_id
+    first = deployment_sync(namespace="default", name="web", live=live(owner=owner), created=True)
     row.refresh_from_db()
     assert first.changed
-    assert (row.status, row.health, row.available_replicas, row.resource_version, row.drift) == (
-        DeploymentStatus.CREATED, DeploymentHealth.HEALTHY, 2, "10", {})
+    assert (row.status, row.health, row.available_replicas, row.resource_version, row.uid, row.drift) == (
+        DeploymentStatus.CREATED, DeploymentHealth.HEALTHY, 2, "10", "u-1", {})
     synced_at = row.last_synced_at
-    again = deployment_sync(namespace="default", name="web", live=live())
+    again = deployment_sync(namespace="default", name="web", live=live(owner=owner))
     row.refresh_from_db()
     assert not again.changed and row.last_synced_at == synced_at
 
 
 @pytest.mark.django_db
 def test_sync_never_writes_an_older_read_over_a_newer_one():
-    row = DeploymentFactory(identifier="web")
-    deployment_sync(namespace="default", name="web", live=live(rv="20", replicas=3, updated=3, available=3))
-    result = deployment_sync(namespace="default", name="web", live=live(rv="15", replicas=1, updated=1, available=1))
+    row = DeploymentFactory(identifier="web", status=DeploymentStatus.CREATED, uid="u-1")
+    owner = row.owner.user_external_id
+    deployment_sync(namespace="default", name="web", live=live(rv="20", replicas=3, updated=3, available=3, owner=owner))
+    result = deployment_sync(namespace="default", name="web",
+                             live=live(rv="15", replicas=1, updated=1, available=1, owner=owner))
     row.refresh_from_db()
     assert not result.changed and row.replicas == 3
 
@@ -114,12 +118,47 @@ def test_the_health_reason_says_why_from_the_conditions():
 
 @pytest.mark.django_db
 def test_the_sync_stores_the_health_reason():
-    row = DeploymentFactory(identifier="web")
+    row = DeploymentFactory(identifier="web", status=DeploymentStatus.CREATED, uid="u-1")
+    owner = row.owner.user_external_id
     cond = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]
-    deployment_sync(namespace="default", name="web", live=live(updated=0, available=0, conditions=cond))
+    deployment_sync(namespace="default", name="web", live=live(updated=0, available=0, conditions=cond, owner=owner))
     row.refresh_from_db()
     assert row.health == DeploymentHealth.DEGRADED
     assert row.health_reason == "ProgressDeadlineExceeded: timed out"
-    deployment_sync(namespace="default", name="web", live=live(rv="11"))
+    deployment_sync(namespace="default", name="web", live=live(rv="11", owner=owner))
     row.refresh_from_db()
     assert row.health_reason == ""
+
+
+@pytest.mark.django_db
+def test_sync_never_mirrors_an_object_before_the_rows_create_succeeded():
+    row = DeploymentFactory(identifier="web")  # INITIATED: its CREATE is pending or failed
+    result = deployment_sync(namespace="default", name="web", live=live(owner=row.owner.user_external_id))
+    row.refresh_from_db()
+    assert not result.changed
+    assert (row.status, row.uid, row.image) == (DeploymentStatus.INITIATED, "", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("change, why", [
+    ({"uid": "someone-elses"}, "replaced outside k8sdm"),
+    ({"owner": "mallory"}, "owner annotation"),
+])
+def test_sync_lets_go_of_an_object_that_is_not_the_one_k8sdm_created(change, why):
+    row = DeploymentFactory(identifier="web", status=DeploymentStatus.CREATED, uid="u-1", image="nginx:1.27")
+    obj = live(**{"owner": row.owner.user_external_id, "image": "stranger:1", **change})
+    result = deployment_sync(namespace="default", name="web", live=obj)
+    row.refresh_from_db()
+    assert result.changed
+    assert (row.status, row.uid, row.image) == (DeploymentStatus.DELETED, "u-1", "nginx:1.27")
+    assert row.status_reason.startswith("not owned by k8sdm") and why in row.status_reason
+
+
+@pytest.mark.django_db
+def test_sync_lets_go_of_an_object_without_the_managed_by_label():
+    row = DeploymentFactory(identifier="web", status=DeploymentStatus.CREATED, uid="u-1")
+    obj = live(owner=row.owner.user_external_id)
+    obj["metadata"]["labels"] = {}
+    deployment_sync(namespace="default", name="web", live=obj)
+    row.refresh_from_db()
+    assert row.status == DeploymentStatus.DELETED and "labelled" in row.status_reason
