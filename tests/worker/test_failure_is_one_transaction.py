@@ -1,0 +1,58 @@
+"""A failed CREATE records FAILURE and frees the identifier in ONE transaction: a crash between the
+two writes (here a trigger that makes the second one fail) leaves both undone, so the request is
+applied again later, instead of a FAILURE beside a row INITIATED for good (every later CREATE of
+the identifier would get 409)."""
+
+import pytest
+from django.db import DatabaseError, connection
+
+from deployments_app.models import Deployment, DeploymentStatus
+from requests_app.models import RequestStatus
+from requests_app.processing import handle_apply
+from tests.factories import DeploymentRequestFactory
+
+pytestmark = pytest.mark.timeout(60)
+
+TABLE = Deployment._meta.db_table
+
+
+@pytest.fixture
+def crash_on_marking_gone(transactional_db):
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE FUNCTION k8sdm_test_crash() RETURNS trigger AS $$
+            BEGIN RAISE EXCEPTION 'simulated crash between the two writes'; END $$ LANGUAGE plpgsql""")
+        cursor.execute(f"""
+            CREATE TRIGGER k8sdm_test_crash BEFORE UPDATE ON {TABLE} FOR EACH ROW
+            WHEN (NEW.status = 'DELETED' AND OLD.status = 'INITIATED') EXECUTE FUNCTION k8sdm_test_crash()""")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER IF EXISTS k8sdm_test_crash ON {TABLE}")
+            cursor.execute("DROP FUNCTION IF EXISTS k8sdm_test_crash()")
+
+
+def test_a_crash_between_failure_and_marking_the_deployment_gone_undoes_both(crash_on_marking_gone, cluster,
+                                                                               apps_api):
+    apps_api.create_namespaced_deployment("default", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "taken"},
+        "spec": {"selector": {"matchLabels": {"app": "taken"}},
+                 "template": {"metadata": {"labels": {"app": "taken"}},
+                              "spec": {"containers": [{"name": "c", "image": "nginx:1.27"}]}}}})
+    req = DeploymentRequestFactory(deployment__identifier="taken")
+
+    with pytest.raises(DatabaseError, match="simulated crash"):
+        handle_apply(req.pk)
+    connection.close()  # the worker's connection after a crash
+    req.refresh_from_db()
+    row = Deployment.objects.get(pk=req.deployment_id)
+    assert (req.status, row.status) == (RequestStatus.CREATED, DeploymentStatus.INITIATED)  # both or neither
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER k8sdm_test_crash ON {TABLE}")
+    handle_apply(req.pk)  # the redelivery
+    req.refresh_from_db()
+    row.refresh_from_db()
+    assert req.status == RequestStatus.FAILURE and "already exists" in req.error
+    assert row.status == DeploymentStatus.DELETED and row.status_reason == f"the CREATE request {req.request_id} failed"
