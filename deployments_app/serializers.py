@@ -289,18 +289,23 @@ class LogsQuerySerializer(serializers.Serializer):
         return value
 
 
+class ReasonSerializer(serializers.Serializer):
+    """What Kubernetes says of a state, a condition or an event: a CamelCase reason and a message."""
+
+    reason = serializers.CharField()
+    message = serializers.CharField()
+
+
 class LastTerminationSerializer(serializers.Serializer):
     reason = serializers.CharField()
     exit_code = serializers.IntegerField(allow_null=True)
     finished_at = serializers.CharField(allow_null=True)
 
 
-class ContainerDiagnosisSerializer(serializers.Serializer):
+class ContainerDiagnosisSerializer(ReasonSerializer):
     name = serializers.CharField()
     image = serializers.CharField()
     state = serializers.ChoiceField(choices=["running", "waiting", "terminated", "unknown"])
-    reason = serializers.CharField()
-    message = serializers.CharField()
     exit_code = serializers.IntegerField(allow_null=True)
     ready = serializers.BooleanField()
     restarts = serializers.IntegerField()
@@ -318,19 +323,15 @@ class PodDiagnosisSerializer(serializers.Serializer):
     containers = ContainerDiagnosisSerializer(many=True)
 
 
-class EventDiagnosisSerializer(serializers.Serializer):
+class EventDiagnosisSerializer(ReasonSerializer):
     object = serializers.CharField(help_text="KIND/NAME")
-    reason = serializers.CharField()
-    message = serializers.CharField()
     count = serializers.IntegerField()
     last_seen = serializers.CharField()
 
 
-class ConditionSerializer(serializers.Serializer):
+class ConditionSerializer(ReasonSerializer):
     type = serializers.CharField()
     status = serializers.CharField()
-    reason = serializers.CharField()
-    message = serializers.CharField()
 
 
 class ReplicaSetDiagnosisSerializer(serializers.Serializer):

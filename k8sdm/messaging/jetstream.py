@@ -66,17 +66,17 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
     return nc
 
 
-def stream_config() -> js_api.StreamConfig:
-    """The one stream: file storage, a duplicate window for Nats-Msg-Id, a week of retention."""
+def _stream_config(name: str, subjects: list[str], max_age: float) -> js_api.StreamConfig:
+    # File storage, limited by age, and a duplicate window for Nats-Msg-Id.
     return js_api.StreamConfig(
-        name=messages.stream_name(),
-        subjects=messages.stream_subjects(),
-        storage=js_api.StorageType.FILE,
-        retention=js_api.RetentionPolicy.LIMITS,
-        num_replicas=settings.K8SDM_STREAM_REPLICAS,
-        duplicate_window=120.0,
-        max_age=7 * 24 * 3600.0,
+        name=name, subjects=subjects, storage=js_api.StorageType.FILE, retention=js_api.RetentionPolicy.LIMITS,
+        num_replicas=settings.K8SDM_STREAM_REPLICAS, duplicate_window=120.0, max_age=max_age,
     )
+
+
+def stream_config() -> js_api.StreamConfig:
+    """The work stream: requests and sync keys, a week of retention."""
+    return _stream_config(messages.stream_name(), messages.stream_subjects(), 7 * 24 * 3600.0)
 
 
 def consumer_configs() -> dict[str, js_api.ConsumerConfig]:
@@ -101,16 +101,8 @@ def consumer_configs() -> dict[str, js_api.ConsumerConfig]:
 
 
 def events_stream_config() -> js_api.StreamConfig:
-    """The events stream: file storage, limited by age (K8SDM_EVENTS_RETENTION_SECONDS)."""
-    return js_api.StreamConfig(
-        name=events.stream_name(),
-        subjects=events.stream_subjects(),
-        storage=js_api.StorageType.FILE,
-        retention=js_api.RetentionPolicy.LIMITS,
-        num_replicas=settings.K8SDM_STREAM_REPLICAS,
-        duplicate_window=120.0,
-        max_age=float(settings.K8SDM_EVENTS_RETENTION_SECONDS),
-    )
+    """The events stream, limited by age (K8SDM_EVENTS_RETENTION_SECONDS)."""
+    return _stream_config(events.stream_name(), events.stream_subjects(), float(settings.K8SDM_EVENTS_RETENTION_SECONDS))
 
 
 def stream_config_for(subject: str) -> js_api.StreamConfig:

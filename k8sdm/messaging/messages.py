@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Callable, ClassVar
 
 from django.conf import settings
 
@@ -65,9 +66,52 @@ def _load(data: bytes, kind: str) -> dict:
     return raw
 
 
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _dns_label(value) -> bool:
+    return isinstance(value, str) and bool(_TOKEN.match(value))
+
+
+def _string(value) -> bool:
+    return isinstance(value, str)
+
+
+class _Message:
+    """What every payload shares: JSON with its schema_version, and a parse that checks each field
+    with the rule in RULES (a field with a default may be absent)."""
+
+    RULES: ClassVar[dict[str, tuple[Callable[[object], bool], str]]]  # field -> (check, what it must be)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes):
+        kind = cls.__name__
+        raw = _load(data, kind)
+        values = {}
+        for f in fields(cls):
+            if f.name not in cls.RULES:
+                continue
+            check, must = cls.RULES[f.name]
+            value = raw.get(f.name, f.default) if f.default is not MISSING else raw.get(f.name)
+            if not check(value):
+                raise MessageError(f"{kind}: {f.name} must be {must}, got {value!r}")
+            values[f.name] = value
+        return cls(**values)
+
+
 @dataclass(frozen=True, kw_only=True)
-class ApplyRequest:
+class ApplyRequest(_Message):
     """Apply DeploymentRequest `request_pk` (the server id, not the client's request_id)."""
+
+    RULES = {
+        "request_pk": (_positive_int, "a positive integer"),
+        "identifier": (_dns_label, "a DNS-1123 label"),
+        "correlation_id": (_string, "a string"),
+    }
 
     request_pk: int
     identifier: str
@@ -82,26 +126,16 @@ class ApplyRequest:
     def subject(self) -> str:
         return requests_subject(self.identifier)
 
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "ApplyRequest":
-        raw = _load(data, "ApplyRequest")
-        pk, identifier = raw.get("request_pk"), raw.get("identifier")
-        if not isinstance(pk, int) or isinstance(pk, bool) or pk <= 0:
-            raise MessageError(f"ApplyRequest: request_pk must be a positive integer, got {pk!r}")
-        if not isinstance(identifier, str) or not _TOKEN.match(identifier):
-            raise MessageError(f"ApplyRequest: identifier must be a DNS-1123 label, got {identifier!r}")
-        correlation_id = raw.get("correlation_id", "")
-        if not isinstance(correlation_id, str):
-            raise MessageError("ApplyRequest: correlation_id must be a string")
-        return cls(request_pk=pk, identifier=identifier, correlation_id=correlation_id)
-
 
 @dataclass(frozen=True, kw_only=True)
-class SyncDeployment:
+class SyncDeployment(_Message):
     """Look at the live Deployment namespace/name and mirror it into Postgres."""
+
+    RULES = {
+        "namespace": (_dns_label, "a DNS-1123 label"),
+        "name": (_dns_label, "a DNS-1123 label"),
+        "resource_version": (_string, "a string"),
+    }
 
     namespace: str
     name: str
@@ -119,17 +153,3 @@ class SyncDeployment:
     @property
     def subject(self) -> str:
         return sync_subject(self.namespace, self.name)
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> "SyncDeployment":
-        raw = _load(data, "SyncDeployment")
-        namespace, name, rv = raw.get("namespace"), raw.get("name"), raw.get("resource_version", "")
-        for label, value in (("namespace", namespace), ("name", name)):
-            if not isinstance(value, str) or not _TOKEN.match(value):
-                raise MessageError(f"SyncDeployment: {label} must be a DNS-1123 label, got {value!r}")
-        if not isinstance(rv, str):
-            raise MessageError("SyncDeployment: resource_version must be a string")
-        return cls(namespace=namespace, name=name, resource_version=rv)

@@ -28,14 +28,15 @@ def _database_url() -> str:
 
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path):
-    """start(*extra_args) -> port of a gunicorn serving k8sdm.wsgi on the test database; its log
-    (text format) is tmp_path / f"gunicorn-{port}.log"."""
+    """start(*extra_args, **env) -> port of a gunicorn serving k8sdm.wsgi on the test database, with
+    `env` over the defaults (rate limit off, text logs); its log is tmp_path / f"gunicorn-{port}.log"."""
     procs = []
 
-    def start(*extra: str) -> int:
+    def start(*extra: str, **extra_env: str) -> int:
         port = free_port()
         env = {**os.environ, "DATABASE_URL": _database_url(), "K8SDM_ENV": "test", "DJANGO_DEBUG": "0",
-               "DJANGO_SETTINGS_MODULE": "k8sdm.settings", "K8SDM_RATE_LIMIT": "off", "LOG_FORMAT": "text"}
+               "DJANGO_SETTINGS_MODULE": "k8sdm.settings", "K8SDM_RATE_LIMIT": "off", "LOG_FORMAT": "text",
+               **extra_env}
         log = open(tmp_path / f"gunicorn-{port}.log", "ab")
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",

@@ -3,21 +3,12 @@
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import redis
-from django.db import connection
 
-from devstack._proc import free_port, wait_for_port
+from devstack._proc import free_port
+from tests.api.servers import call_full, gunicorn  # noqa: F401 - the gunicorn fixture
 
-ROOT = Path(__file__).resolve().parents[2]
 LIST = "/api/v1/deployments/"
 
 
@@ -33,46 +24,18 @@ def valkey(tmp_path_factory):
 
 
 @pytest.fixture
-def api_servers(transactional_db, tmp_path, valkey):
+def api_servers(gunicorn, valkey):
     """start(n, **env) -> ports of n gunicorn servers on the test database, sharing the Valkey cache."""
     redis.Redis.from_url(valkey).flushdb()
-    procs = []
-    s = connection.settings_dict
 
     def start(n: int, **extra_env) -> list[int]:
-        ports = []
-        for _ in range(n):
-            port = free_port()
-            env = {**os.environ, "DATABASE_URL": f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
-                   "K8SDM_ENV": "test", "DJANGO_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "k8sdm.settings",
-                   "CACHE_URL": valkey, **extra_env}
-            log = open(tmp_path / f"gunicorn-{port}.log", "ab")
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-            procs.append(proc)
-            wait_for_port("127.0.0.1", port, timeout=30, proc=proc, what="gunicorn")
-            ports.append(port)
-        return ports
+        return [gunicorn(**{"CACHE_URL": valkey, **extra_env}) for _ in range(n)]
 
-    yield start
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return start
 
 
 def get(port: int, user_id: str) -> tuple[int, dict, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    conn.request("GET", LIST, headers={"X-User-Id": user_id})
-    response = conn.getresponse()
-    body = json.loads(response.read() or b"null")
-    conn.close()
-    return response.status, dict(response.getheaders()), body
+    return call_full(port, "GET", LIST, [("X-User-Id", user_id)])
 
 
 def test_the_per_user_limit_is_shared_by_two_api_processes(api_servers):
