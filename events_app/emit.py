@@ -2,17 +2,22 @@
 
 The hooks the other apps call where their state changes; each takes plain values (or an object
 with the named attributes), so events_app imports no other app. Publishing happens in
-`transaction.on_commit` (at once outside a transaction) and never waits for NATS.
+`transaction.on_commit` (at once outside a transaction) and never waits for NATS; the event's row
+in the events outbox (events_app/outbox.py), written in the same transaction, makes sure it is
+published even if this process dies or NATS is away right then.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from events_app import outbox
 from k8sdm.messaging import events
 
 logger = logging.getLogger(__name__)
@@ -27,13 +32,19 @@ def _iso(value) -> str | None:
 
 
 def publish_after_commit(event: events.Event) -> None:
+    """Write the event's outbox row in the caller's transaction; once it commits, hand the event
+    to the process's bus, which stamps the row when JetStream acknowledges it. What the bus
+    cannot publish (NATS away, the process gone) the relay in `runworker` publishes later."""
     if not settings.K8SDM_EVENTS_ENABLED:
         return
+    if not event.msg_id:  # the relay's re-publish must be recognisable as the same event
+        event = replace(event, msg_id=f"event/{uuid.uuid4().hex}")
+    row = outbox.add(event)
 
     def publish():
         from k8sdm.messaging.events_stream import event_bus
 
-        event_bus().publish(event)
+        event_bus().publish(event, on_published=lambda: outbox.stamper().add(row.pk))
 
     transaction.on_commit(publish)
 

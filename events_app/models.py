@@ -1,6 +1,7 @@
 """Webhook endpoints a user registers, and the record of every delivery to them.
 
-Events themselves live on the JetStream events stream (events_app/catalogue.py), not here.
+Events themselves live on the JetStream events stream (k8sdm/messaging/events.py); here only the
+outbox rows that carry them there (EventOutbox).
 """
 
 from __future__ import annotations
@@ -85,3 +86,29 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_kind} #{self.event_id} -> {self.endpoint_id}"
+
+
+class EventOutbox(models.Model):
+    """The events' transactional outbox: one row per event, written in the transaction of the
+    transition it announces (events_app/emit.py). `published_at IS NULL`: JetStream has not
+    acknowledged it yet; the process publishes it right after the commit, and the relay in every
+    `runworker` publishes what that missed (events_app/outbox.py). Published rows are deleted
+    after K8SDM_EVENTS_OUTBOX_KEEP_SECONDS."""
+
+    id = models.BigAutoField(primary_key=True)
+    subject = models.CharField(max_length=512)
+    payload = models.BinaryField()
+    msg_id = models.CharField(max_length=512)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    outbox_lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["id"], name="event_outbox_pending", condition=models.Q(published_at__isnull=True)),
+            models.Index(fields=["published_at"], name="event_outbox_published",
+                         condition=models.Q(published_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.msg_id}"

@@ -370,8 +370,11 @@ K8SDM_WATCHER_METRICS_PORT = env.int("K8SDM_WATCHER_METRICS_PORT", default=9102)
 K8SDM_EVENTS_ENABLED = env.bool("K8SDM_EVENTS_ENABLED", default=True)
 # How long the events stream keeps events: the window for SSE Last-Event-ID resume.
 K8SDM_EVENTS_RETENTION_SECONDS = env.int("K8SDM_EVENTS_RETENTION_SECONDS", default=86400)
-# How long a process keeps an event in memory while NATS is unreachable before dropping it.
+# How long a process keeps retrying an event in memory while NATS is unreachable; after that the
+# events outbox's relay (in runworker) publishes it from its row.
 K8SDM_EVENTS_PUBLISH_RETRY_SECONDS = env.float("K8SDM_EVENTS_PUBLISH_RETRY_SECONDS", default=60.0)
+# How long a published event's outbox row is kept before the relay deletes it.
+K8SDM_EVENTS_OUTBOX_KEEP_SECONDS = env.int("K8SDM_EVENTS_OUTBOX_KEEP_SECONDS", default=3600)
 # GET /api/v1/requests/{request_id}?wait=N: the largest N accepted.
 K8SDM_LONG_POLL_MAX_SECONDS = env.int("K8SDM_LONG_POLL_MAX_SECONDS", default=60)
 K8SDM_SSE_HEARTBEAT_SECONDS = env.float("K8SDM_SSE_HEARTBEAT_SECONDS", default=15.0)

@@ -4,8 +4,9 @@ The outbox lives on the request row (`published_at IS NULL`: not yet acknowledge
 The api publishes right after commit (requests_app/publishing.py); what that misses (NATS down,
 the process killed between commit and publish) the relay in every `runworker`
 (requests_app/relay.py) publishes later. This module is the SQL both use: `claim_pending` claims a
-batch with `FOR UPDATE SKIP LOCKED` plus a short lease (so several relays never publish the same
-row at once and no transaction is held open across the network call), `claim_stale` finds
+batch with `FOR UPDATE SKIP LOCKED` plus a short lease (k8sdm/outbox.py, shared with the events'
+outbox: several relays never publish the same row at once and no transaction is held open across
+the network call), `claim_stale` finds
 requests whose message is gone, `mark_published` stamps the ack. Every message carries
 `Nats-Msg-Id = request/<pk>`, so a re-publish inside JetStream's duplicate window is dropped.
 """
@@ -19,12 +20,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from k8sdm import outbox as shared_outbox
 from k8sdm.messaging.messages import ApplyRequest
 from requests_app.models import DeploymentRequest
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 30
+LEASE_SECONDS = shared_outbox.LEASE_SECONDS
 
 
 def message_for(request: DeploymentRequest) -> ApplyRequest:
@@ -48,26 +50,9 @@ def claim_pending(*, limit: int = 200, grace_seconds: float | None = None) -> li
     """Claim up to `limit` unpublished requests older than the grace period (the API's own
     on_commit publish gets that long first). Commits at once; the lease keeps other relays off."""
     grace = settings.K8SDM_OUTBOX_GRACE_SECONDS if grace_seconds is None else grace_seconds
-    now = timezone.now()
-    table = DeploymentRequest._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {table} SET outbox_lease_until = %s
-            WHERE id IN (
-                SELECT id FROM {table}
-                WHERE published_at IS NULL
-                  AND created_at <= %s
-                  AND (outbox_lease_until IS NULL OR outbox_lease_until < %s)
-                ORDER BY id
-                LIMIT %s
-                FOR UPDATE SKIP LOCKED
-            )
-            RETURNING id, identifier, correlation_id
-            """,
-            [now + timedelta(seconds=LEASE_SECONDS), now - timedelta(seconds=grace), now, limit],
-        )
-        return _messages(cursor.fetchall())
+    return _messages(shared_outbox.claim_pending(
+        table=DeploymentRequest._meta.db_table, returning="id, identifier, correlation_id", limit=limit,
+        grace_seconds=grace))
 
 
 def claim_stale(*, limit: int = 100, stale_seconds: float | None = None) -> list[ApplyRequest]:

@@ -22,10 +22,11 @@ import os
 import threading
 import time
 
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from k8sdm.outages import Outage
+from k8sdm.outbox import Stamper
 from k8sdm.messaging.messages import ApplyRequest
 from k8sdm.messaging.publisher import Publisher
 from requests_app.models import DeploymentRequest
@@ -49,70 +50,12 @@ def _log_deferred(message: ApplyRequest, error: str) -> None:
     )
 
 
-class _Stamper:
-    """Stamps published_at for the requests JetStream acknowledged, in batches, on a thread of its own."""
-
-    def __init__(self):
-        self._pks: list[int] = []
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._busy = False
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="outbox-stamper", daemon=True)
-        self._thread.start()
-
-    def add(self, pk: int) -> None:
-        with self._cond:
-            self._pks.append(pk)
-            self._cond.notify_all()
-
-    def wait_empty(self, timeout: float) -> bool:
-        """True once every queued stamp is written (or failed and logged)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: not self._pks and not self._busy, timeout)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stamp what is queued, then end the thread."""
-        if self._thread is None:
-            return
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(timeout)
-        self._thread = None
-
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._cond:
-                    while not self._pks and not self._stopping:
-                        self._cond.wait()
-                    if not self._pks:
-                        return
-                    batch, self._pks, self._busy = self._pks, [], True
-                try:
-                    close_old_connections()
-                    mark_published(batch)
-                except DatabaseError as exc:
-                    logger.warning("could not stamp %d published request(s) (%s): the relay will re-publish them",
-                                   len(batch), exc)
-                finally:
-                    with self._cond:
-                        self._busy = False
-                        self._cond.notify_all()
-        finally:
-            connection.close()
-
-
 class RequestPublisher:
     """Publishes ApplyRequest messages for one process (see the module docstring)."""
 
     def __init__(self, publisher: Publisher | None = None):
         self.publisher = publisher or Publisher(name="k8sdm-api")
-        self._stamper = _Stamper()
+        self._stamper = Stamper(mark_published, what="request")
         self._inflight = 0
         self._idle = threading.Condition()
 

@@ -5,7 +5,9 @@ K8SDM_OUTBOX_INTERVAL_SECONDS it claims unpublished requests older than the api'
 (requests_app/outbox.py: `SKIP LOCKED` plus a lease, so relays in several workers never publish
 the same row at once), publishes them with the process's `Publisher`, and stamps `published_at`
 on the ack. Every so often it also re-publishes requests still pending long after their message
-was published (deliveries exhausted, stream purged), with a fresh Nats-Msg-Id. While NATS is away nothing is
+was published (deliveries exhausted, stream purged), with a fresh Nats-Msg-Id. Each round also
+relays the events' outbox (events_app/outbox.py) the same way, and the sweep deletes its old
+published rows. While NATS is away nothing is
 claimed; while Postgres is away the rounds fail quietly (the outage is logged once when it starts
 and once when it ends) and the next round tries again.
 """
@@ -19,6 +21,7 @@ import time
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from events_app import outbox as events_outbox
 from k8sdm.messaging.publisher import Publisher
 from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app import metrics, outbox
@@ -66,9 +69,14 @@ class OutboxRelay:
         if acked:
             outbox.mark_published(acked)
             metrics.OUTBOX_PUBLISHED.inc(len(acked))
+        # The events' outbox (events_app/outbox.py): events whose after-commit publish was missed.
+        relayed_events = events_outbox.relay(self.publisher)
+        if relayed_events:
+            logger.info("outbox relay published %d pending event(s)", relayed_events)
         if time.monotonic() - self._last_sweep >= min(60.0, settings.K8SDM_STALE_REQUEST_SECONDS / 2):
             self._last_sweep = time.monotonic()
             self._republish_stale()
+            events_outbox.purge_published()
         return len(acked)
 
     def _republish_stale(self) -> None:

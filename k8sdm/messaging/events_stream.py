@@ -54,8 +54,8 @@ class EventBus:
     `publish` queues an event and returns at once; one task on the publisher's loop publishes the
     queue in order (a batch at a time, concurrently within a batch), each with its Nats-Msg-Id so a
     retry is never a duplicate. While NATS is unreachable events wait in memory, up to
-    K8SDM_EVENTS_PUBLISH_RETRY_SECONDS, then are dropped with a warning: events are notices, the
-    rows in Postgres stay the record of truth (a client that missed one re-reads the API).
+    K8SDM_EVENTS_PUBLISH_RETRY_SECONDS, then are left to the events outbox's relay (every event
+    also has a row there, written with its transition: events_app/outbox.py).
     """
 
     def __init__(self, *, name: str = "k8sdm-events", publisher: Publisher | None = None):
@@ -82,24 +82,29 @@ class EventBus:
         return result.ok
 
     async def _publish_queue(self) -> None:
-        backlog: list[tuple[float, events.Event]] = []
+        backlog: list[tuple[float, events.Event, object]] = []
         delay = 0.05
         while True:
             if not backlog:
                 backlog.append(await self._queue.get())
             while not self._queue.empty() and len(backlog) < 256:
                 backlog.append(self._queue.get_nowait())
-            results = await asyncio.gather(*(self._publish_one(event) for _, event in backlog))
+            results = await asyncio.gather(*(self._publish_one(event) for _, event, _ in backlog))
             now = time.monotonic()
             kept = []
-            for (queued_at, event), ok in zip(backlog, results):
+            for (queued_at, event, on_published), ok in zip(backlog, results):
                 if ok:
+                    if on_published is not None:
+                        try:
+                            on_published()
+                        except Exception as exc:  # noqa: BLE001 - a lost stamp is one more publish, no more
+                            logger.warning("event %s published, but its callback failed: %s", event.msg_id, exc)
                     continue
                 if now - queued_at > settings.K8SDM_EVENTS_PUBLISH_RETRY_SECONDS:
-                    logger.warning("event %s of %s dropped: NATS unreachable for %.0fs", event.kind, event.identifier,
-                                   now - queued_at)
+                    logger.warning("event %s of %s left to the outbox relay: NATS unreachable for %.0fs", event.kind,
+                                   event.identifier, now - queued_at)
                 else:
-                    kept.append((queued_at, event))
+                    kept.append((queued_at, event, on_published))
             self._done(len(backlog) - len(kept))
             backlog = kept
             if backlog:
@@ -114,14 +119,15 @@ class EventBus:
             if self._pending <= 0:
                 self._idle.set()
 
-    def publish(self, event: events.Event) -> None:
+    def publish(self, event: events.Event, on_published=None) -> None:
+        """Queue `event`; `on_published()` runs on the publisher's thread once JetStream acknowledged it."""
         with self._lock:
             self._pending += 1
             self._idle.clear()
-        self.publisher.submit(self._enqueue(event))
+        self.publisher.submit(self._enqueue(event, on_published))
 
-    async def _enqueue(self, event: events.Event) -> None:
-        self._queue.put_nowait((time.monotonic(), event))
+    async def _enqueue(self, event: events.Event, on_published=None) -> None:
+        self._queue.put_nowait((time.monotonic(), event, on_published))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event is published (or dropped); True if it got there in time."""

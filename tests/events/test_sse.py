@@ -189,3 +189,50 @@ def test_a_stream_survives_a_nats_restart(transactional_db, cluster, settings, t
         stack.stop_all()
         reset_event_bus()
         nats.stop()
+
+
+def test_an_event_committed_while_nats_is_down_reaches_the_stream_once_nats_is_back(
+        transactional_db, cluster, settings, tmp_path):
+    """The events outbox: the transition commits its event's row with it; the process that made it
+    dies before NATS is back (its in-memory copy is gone); the relay of a worker started later
+    publishes the row, and the open SSE stream gets the event, in order, once."""
+    from django.db import transaction
+
+    from devstack._proc import free_port
+    from devstack.nats import NatsServer
+    from events_app.models import EventOutbox
+    from k8sdm.messaging.events_stream import reset_event_bus
+    from tests.events.helpers import start_events_server
+    from tests.stack import make_stack
+
+    nats = NatsServer(tmp_path / "nats", free_port()).start()
+    stack = make_stack(settings, tmp_path, cluster.kubeconfig, NATS_URL=nats.url, K8SDM_SSE_CONSUMER_CHECK_SECONDS=0.5,
+                       K8SDM_OUTBOX_GRACE_SECONDS=0.5, K8SDM_OUTBOX_INTERVAL_SECONDS=0.2)
+    reset_event_bus()
+    try:
+        _, url = start_events_server(stack)
+        client = SseClient(url, user="heidi").wait_connected()
+        _publish(events.REQUEST_ACCEPTED, "heidi", "web", 1)
+        client.wait_for(lambda evs: len(evs) == 1, "the event before the outage")
+        wait_until(lambda: not EventOutbox.objects.filter(published_at__isnull=True).exists(),
+                   message="the first event's row stamped published")
+
+        nats.stop()
+        with transaction.atomic():  # a transition and its event, committed while NATS is down
+            _publish(events.REQUEST_SUCCEEDED, "heidi", "web", 2)
+        reset_event_bus()  # the process dies: the event it kept in memory is gone with it
+        pending = EventOutbox.objects.get(published_at__isnull=True)
+        assert pending.msg_id == "test/heidi/web/2"
+
+        nats.start()
+        stack.worker()  # its outbox relay publishes what is pending
+        seen = client.wait_for(lambda evs: len(evs) >= 2, "the event committed during the outage", timeout=60)
+        assert [(e.kind, e.data["data"]["n"]) for e in seen] == [("request.accepted", 1), ("request.succeeded", 2)]
+        assert seen[0].id < seen[1].id and not client.ended
+        wait_until(lambda: EventOutbox.objects.get(pk=pending.pk).published_at is not None,
+                   message="the relay stamps the row")
+        client.close()
+    finally:
+        stack.stop_all()
+        reset_event_bus()
+        nats.stop()
