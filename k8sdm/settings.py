@@ -222,6 +222,8 @@ SPECTACULAR_SETTINGS = {
         {"name": "requests", "description": "Follow your requests."},
         {"name": "deployments", "description": "What runs: your deployments as observed in the cluster."},
         {"name": "tokens", "description": "Your personal API tokens (Authorization: Bearer k8sdm_...)."},
+        {"name": "events", "description": "Follow your requests and deployments as they change (Server-Sent "
+         "Events; GET /api/v1/requests/{request_id}?wait=N is the long-poll)."},
         {"name": "webhooks", "description": "Be told of your events: signed HTTP callbacks and their deliveries."},
     ],
 }

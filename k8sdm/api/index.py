@@ -41,6 +41,9 @@ ENDPOINTS = [
     ("POST", "api-v1:token-list", None,
      "create a personal API token (Authorization: Bearer k8sdm_...); 201 shows its secret once"),
     ("DELETE", "api-v1:token-detail", "id", "revoke one of your API tokens; 204"),
+    ("GET", "api-v1:event-stream", None,
+     "your events as they happen (Server-Sent Events; ?identifier=, Last-Event-ID resume), served by the "
+     "events server"),
     ("GET", "api-v1:webhook-list", None, "your webhooks (URLs told of your events)"),
     ("POST", "api-v1:webhook-list", None, "register a webhook; 201 with its signing secret, shown only then"),
     ("GET", "api-v1:webhook-detail", "webhook_id", "one of your webhooks, with why it is disabled if it is"),

@@ -236,3 +236,15 @@ def test_an_event_committed_while_nats_is_down_reaches_the_stream_once_nats_is_b
         stack.stop_all()
         reset_event_bus()
         nats.stop()
+
+
+def test_the_wsgi_api_documents_the_stream_and_says_where_it_is_served(client, db):
+    response = client.get("/api/v1/events?identifier=web", HTTP_X_USER_ID="alice")
+    assert response.status_code == 404
+    assert "served by the events server" in response.json()["error"]["message"]
+    refused = client.get("/api/v1/events?identifier=Not_A_Label", HTTP_LAST_EVENT_ID="x", HTTP_X_USER_ID="alice")
+    assert refused.status_code == 400
+    assert set(refused.json()["error"]["fields"]) == {"identifier", "Last-Event-ID"}
+    operation = client.get("/api/schema/?format=json").json()["paths"]["/api/v1/events"]["get"]
+    assert "text/event-stream" in operation["responses"]["200"]["content"]
+    assert {p["name"] for p in operation["parameters"]} >= {"identifier", "Last-Event-ID"}
