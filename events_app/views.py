@@ -18,6 +18,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
@@ -124,10 +125,21 @@ data: {"id":42,"kind":"request.succeeded","time":"2026-01-01T12:00:01.480Z","use
 """.replace("\\\n", "")
 
 
+class _JsonWhateverAccepted(BaseContentNegotiation):
+    """An SSE client sends Accept: text/event-stream: it gets the JSON answer, not a 406."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class EventStreamView(ApiViewMixin, APIView):
     """GET /api/v1/events on the WSGI api: the schema's and the index's entry for the stream."""
 
     throttle_classes: list = []
+    content_negotiation_class = _JsonWhateverAccepted
 
     def allowed_query_params(self) -> set[str]:
         return {"identifier", "last_event_id"}

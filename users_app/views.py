@@ -80,9 +80,10 @@ class ApiTokenViewSet(ApiViewMixin, mixins.ListModelMixin, GenericViewSet):
 
     @extend_schema(
         operation_id="token_revoke", summary="Revoke one of your API tokens", tags=["tokens"],
-        parameters=[OpenApiParameter("id", int, location=OpenApiParameter.PATH)],
+        parameters=[OpenApiParameter("id", str, location=OpenApiParameter.PATH, pattern=r"^[0-9]{1,18}$",
+                                     description="The token's id (digits), as the list shows it.")],
         responses={204: OpenApiResponse(description="Revoked (also when it already was)."),
-                   **error_responses(401, 404, 405, 429, 500, 503)},
+                   **error_responses(400, 401, 404, 405, 429, 500, 503)},
     )
     def destroy(self, request, id: str):  # noqa: A002 - the URL's name for it
         token = token_get(user=request.user.user, token_id=_token_id(id))

@@ -38,6 +38,9 @@ def test_the_schema_fuzzes_clean_against_the_live_api(live_server, settings, tmp
     # cluster: the emulator, so GET .../diagnosis and .../logs have an API server to read (else a 503)
     settings.K8SDM_RATE_LIMIT = ""  # schemathesis sends far more than a user would
     settings.K8SDM_RATE_LIMIT_PER_ADDRESS = ""
+    # A long-poll on a pending request waits as long as it is asked to: bound that below the
+    # request timeout, or a generated ?wait=45 reads as a network error (larger waits get a 400).
+    settings.K8SDM_LONG_POLL_MAX_SECONDS = 3
     st = Path(sys.executable).parent / "schemathesis"
     (tmp_path / "schemathesis.toml").write_text(CONFIG)
     result = subprocess.run(

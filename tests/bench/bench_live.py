@@ -102,6 +102,13 @@ def finish(req, user_external_id: str, commits: dict) -> None:
         _finish(req, status="SUCCESS", resource_version="1")
 
 
+def _cpu(pid: int) -> float:
+    import psutil
+
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def bench_streams(stack: BenchStack, events_url: str, users, deployments, DeploymentRequest) -> None:
     baseline = stack.rss_mb("events")
     out = stack.tmp / "received.json"
@@ -121,6 +128,10 @@ def bench_streams(stack: BenchStack, events_url: str, users, deployments, Deploy
                for i in range(EVENTS_PER_SECOND * SECONDS)]
     commits: dict[str, float] = {}
     interval = 1.0 / EVENTS_PER_SECOND
+    # Where the CPU goes while events flow: the events server, the client's 1,000 streams, and this
+    # process (the committing threads and the event bus); and the machine's load besides.
+    cpu_before = {"events server": stack.cpu_seconds("events"), "SSE client": _cpu(client.pid),
+                  "committer (this process)": _cpu(os.getpid())}
     t0 = time.monotonic()
 
     def paced(i: int) -> None:
@@ -132,7 +143,13 @@ def bench_streams(stack: BenchStack, events_url: str, users, deployments, Deploy
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(paced, range(len(pending))))
-    achieved = len(pending) / (time.monotonic() - t0)
+    elapsed = time.monotonic() - t0
+    achieved = len(pending) / elapsed
+    cpu_after = {"events server": stack.cpu_seconds("events"), "SSE client": _cpu(client.pid),
+                 "committer (this process)": _cpu(os.getpid())}
+    print("CPU while events flowed: " + ", ".join(
+        f"{name} {100 * (cpu_after[name] - cpu_before[name]) / elapsed:.0f}%" for name in cpu_before)
+        + f" of one core; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     time.sleep(3.0)
     peak = stack.rss_mb("events")
     client.stdin.write("stop\n")

@@ -239,7 +239,7 @@ def test_an_event_committed_while_nats_is_down_reaches_the_stream_once_nats_is_b
 
 
 def test_the_wsgi_api_documents_the_stream_and_says_where_it_is_served(client, db):
-    response = client.get("/api/v1/events?identifier=web", HTTP_X_USER_ID="alice")
+    response = client.get("/api/v1/events?identifier=web", HTTP_X_USER_ID="alice", HTTP_ACCEPT="text/event-stream")
     assert response.status_code == 404
     assert "served by the events server" in response.json()["error"]["message"]
     refused = client.get("/api/v1/events?identifier=Not_A_Label", HTTP_LAST_EVENT_ID="x", HTTP_X_USER_ID="alice")
