@@ -62,7 +62,9 @@ class BenchStack:
             for name in ("K8SDM_OUTBOX_GRACE_SECONDS", "K8SDM_OUTBOX_INTERVAL_SECONDS"):
                 del self.env[name]
             self.env.update(K8SDM_ENV="production", DJANGO_SECRET_KEY=secrets.token_urlsafe(64),
-                            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost")
+                            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+                            # header mode behind a gateway on this machine (the system check refuses it open)
+                            K8SDM_TRUSTED_PROXIES="127.0.0.1/32")
         os.environ.update({k: v for k, v in self.env.items() if k.startswith(("DATABASE_", "NATS_", "K8SDM_", "LOG_", "DJANGO_"))})
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env, check=True)
         return self

@@ -358,10 +358,16 @@ def main() -> None:
     parser.add_argument("--profile-rate", type=float, default=100)
     parser.add_argument("--large", type=int, help="deployments present in the last part")
     parser.add_argument("--resync-wait", type=float, default=900, help="at most this long for the watcher's first list")
+    parser.add_argument("--rates", help="comma-separated offered rates instead of the default steps")
+    parser.add_argument("--creates-only", action="store_true",
+                        help="only the create steps and their work per request (no mix, api-only or large part): "
+                             "for comparing one change, e.g. with an env setting on and off")
     args = parser.parse_args()
     quick = args.quick
     seconds = 8 if quick else 20
     rates = [10, 25, 50, 100, 200] if quick else [10, 25, 50, 75, 100, 150, 200, 250, 300, 400]
+    if args.rates:
+        rates = [int(r) for r in args.rates.split(",")]
     mix_rates = rates
     large = args.large or (10_000 if quick else 100_000)
     print(f"k8sdm system benchmark: production settings, gunicorn (docker/gunicorn.conf.py), 2 workers, 1 watcher, "
@@ -385,8 +391,10 @@ def main() -> None:
 
     print(f"\nCreates at stepped rates ({seconds}s each, 1,000 deployments present):\n{HEADER}")
     creates = search(stack, api, "create", "create", rates, seconds, "c")
-    print(f"\nMix 60% updates / 20% creates / 20% deletes ({seconds}s each):\n{HEADER}")
-    mix = search(stack, api, "mix", "mix", mix_rates, seconds, "m")
+    mix = []
+    if not args.creates_only:
+        print(f"\nMix 60% updates / 20% creates / 20% deletes ({seconds}s each):\n{HEADER}")
+        mix = search(stack, api, "mix", "mix", mix_rates, seconds, "m")
 
     print("\nCPU ms per accepted request, by process (measured until the step's work was drained):")
     print("  step        rate " + "".join(f"{name:>9}" for name in PROCESSES) + "     total")
@@ -399,6 +407,10 @@ def main() -> None:
     print("  step        rate " + "".join(f"{name:>11}" for name in names))
     for step in creates + mix:
         print(f"  {step.label:<8}{step.rate:>8.0f} " + "".join(f"{step.work.get(n, 0):11.2f}" for n in names))
+    if args.creates_only:
+        print(f"  load average at the end: {os.getloadavg()}")
+        stack.stop()
+        return
 
     stop_daemons(stack)
     print(f"\nThe api alone (worker and watcher stopped), 16 connections, closed loop:\n{HEADER}")
