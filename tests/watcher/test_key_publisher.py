@@ -34,9 +34,10 @@ def sync_messages(namespace: str, name: str) -> tuple[int, bytes]:
 def run_keys(coalesce_seconds: float, offers, *, idle_between: bool) -> None:
     publisher = Publisher(name="k8sdm-test-keys").start()
     keys = KeyPublisher(publisher, coalesce_seconds=coalesce_seconds).start()
+    term = keys.begin_term()  # as the watcher does when it starts leading
     try:
         for namespace, name, rv in offers:
-            keys.offer(namespace, name, rv)
+            keys.offer(namespace, name, rv, term=term)
             if idle_between:
                 wait_until(lambda: keys.backlog() == 0, message="the key to be published")
         assert keys.stop(flush_timeout=coalesce_seconds + 10) == 0
