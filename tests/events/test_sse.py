@@ -248,3 +248,29 @@ def test_the_wsgi_api_documents_the_stream_and_says_where_it_is_served(client, d
     operation = client.get("/api/schema/?format=json").json()["paths"]["/api/v1/events"]["get"]
     assert "text/event-stream" in operation["responses"]["200"]["content"]
     assert {p["name"] for p in operation["parameters"]} >= {"identifier", "Last-Event-ID"}
+
+
+def test_the_relay_publishing_an_event_the_bus_already_published_adds_nothing_to_the_stream(events_stack, settings):
+    """A stamp lost (the process died after the ack): the relay publishes the row again with the
+    event's Nats-Msg-Id, JetStream drops that copy, and the stream shows the event once."""
+    from events_app import outbox as events_outbox
+    from events_app.models import EventOutbox
+    from requests_app import publishing
+
+    client = SseClient(events_stack.events_url, user="ivan").wait_connected()
+    try:
+        _publish(events.REQUEST_ACCEPTED, "ivan", "web", 1)
+        client.wait_for(lambda evs: len(evs) == 1, "the event published after commit")
+        wait_until(lambda: EventOutbox.objects.filter(published_at__isnull=False).count() == 1,
+                   message="its row stamped")
+        EventOutbox.objects.update(published_at=None)  # the stamp that was lost
+
+        settings.K8SDM_OUTBOX_GRACE_SECONDS = 0
+        assert events_outbox.relay(publishing.current().publisher) == 1
+        assert not EventOutbox.objects.filter(published_at__isnull=True).exists()
+
+        _publish(events.REQUEST_SUCCEEDED, "ivan", "web", 2)
+        seen = client.wait_for(lambda evs: any(e.data["data"]["n"] == 2 for e in evs), "the next event")
+        assert [e.data["data"]["n"] for e in seen] == [1, 2]  # no second copy of 1 in between
+    finally:
+        client.close()
