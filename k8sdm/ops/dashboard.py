@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from deployments_app.leader import LEADER_LOCK
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from events_app.models import EventOutbox
 from k8sdm.ops.display import degraded_reason, drift_text, seconds_text
 from k8sdm.messaging import messages
 from requests_app import publishing
@@ -89,6 +90,8 @@ class Snapshot:
     drifting: list[Deployment]
     outbox_backlog: int
     outbox_oldest: datetime | None
+    events_backlog: int
+    events_oldest: datetime | None
     liveness: Liveness
     problems: list[Problem] = field(default_factory=list)
 
@@ -198,6 +201,10 @@ def _problems(snap: Snapshot) -> list[Problem]:
     if snap.outbox_oldest and (snap.now - snap.outbox_oldest).total_seconds() > snap.pending_threshold:
         problems.append(Problem(f"{snap.outbox_backlog} request(s) not yet published to JetStream "
                                 f"(oldest {snap.age(snap.outbox_oldest)})", requests_list("outbox=pending")))
+    if snap.events_oldest and (snap.now - snap.events_oldest).total_seconds() > snap.pending_threshold:
+        problems.append(Problem(f"{snap.events_backlog} event(s) not yet published to JetStream (oldest "
+                                f"{snap.age(snap.events_oldest)}): SSE streams and webhooks are behind; a "
+                                "runworker's outbox relay publishes them once NATS answers"))
     live = snap.liveness
     if live.watcher_leader is None:
         problems.append(Problem("no watcher holds the leader lock: changes made in the cluster are not mirrored"))
@@ -216,6 +223,7 @@ def snapshot(now: datetime | None = None) -> Snapshot:
     failures = recent_failures(now)
     outbox = DeploymentRequest.objects.filter(published_at__isnull=True).aggregate(
         n=Count("id"), oldest=Min("created_at"))
+    events = EventOutbox.objects.filter(published_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
     light = ("observed_spec", "desired_config")
     snap = Snapshot(
         now=now,
@@ -237,6 +245,8 @@ def snapshot(now: datetime | None = None) -> Snapshot:
         if drifting_count else [],
         outbox_backlog=outbox["n"],
         outbox_oldest=outbox["oldest"],
+        events_backlog=events["n"],
+        events_oldest=events["oldest"],
         liveness=liveness(),
     )
     for deployment in snap.degraded:

@@ -132,3 +132,17 @@ def test_a_staff_user_without_view_permissions_sees_no_operations_data(client, d
     client.force_login(user)
     body = client.get(reverse("admin:index")).content.decode()
     assert "quota exceeded" not in body and "may not view deployments and requests" in body
+
+
+def test_it_says_when_events_wait_in_the_events_outbox(staff):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from events_app.models import EventOutbox
+
+    row = EventOutbox.objects.create(subject="k8sdm.events.u1.web.request.accepted", payload=b"{}", msg_id="m1")
+    EventOutbox.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    body = staff.get(reverse("admin:index")).content.decode()
+    assert "1 event(s) not yet published to JetStream (oldest 5 min" in body
+    assert "events not yet published (events outbox)" in body
