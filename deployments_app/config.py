@@ -34,6 +34,8 @@ NAME_LABEL = "app.kubernetes.io/name"
 OWNER_LABEL = "k8sdm.io/owner"
 OWNER_ANNOTATION = "k8sdm.io/owner"
 REQUEST_ANNOTATION = "k8sdm.io/last-request"
+# What `kubectl rollout restart` sets on the pod template; k8sdm's restart sets the same.
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 CONTAINER_NAME = "app"
 
@@ -107,6 +109,9 @@ class DeploymentConfig:
     resources: dict = field(default_factory=dict)  # {"requests": {...}, "limits": {...}}, non-empty only
     command: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
+    # The pod template's restartedAt annotation (a restart request sets it). Not a user field and
+    # not drift; kept in the stored form only when set, so configs without one read as before.
+    restarted_at: str = ""
 
     # --- from and to the stored form ------------------------------------------------------------
 
@@ -128,11 +133,12 @@ class DeploymentConfig:
             resources={section: dict(values) for section, values in (data.get("resources") or {}).items() if values},
             command=tuple(data.get("command") or ()),
             args=tuple(data.get("args") or ()),
+            restarted_at=data.get("restarted_at") or "",
         )
 
     def to_dict(self) -> dict:
-        """The complete stored form: every key present, plain JSON types."""
-        return {
+        """The complete stored form: every key present (restarted_at only when set), plain JSON types."""
+        stored = {
             "identifier": self.identifier,
             "namespace": self.namespace,
             "image": self.image,
@@ -145,6 +151,9 @@ class DeploymentConfig:
             "command": list(self.command),
             "args": list(self.args),
         }
+        if self.restarted_at:
+            stored["restarted_at"] = self.restarted_at
+        return stored
 
     def merge(self, patch: dict) -> "DeploymentConfig":
         """UPDATE semantics: each top-level field in the patch replaces that field whole (maps and
@@ -179,6 +188,9 @@ class DeploymentConfig:
             OWNER_LABEL: owner_label_value(owner),
         }
 
+    def _template_annotations(self) -> dict:
+        return {"annotations": {RESTARTED_AT_ANNOTATION: self.restarted_at}} if self.restarted_at else {}
+
     def to_manifest(self, *, owner: str, request_pk: int) -> dict:
         """The whole apps/v1 Deployment, as written by a create."""
         labels = self._labels(owner)
@@ -195,7 +207,7 @@ class DeploymentConfig:
                 "replicas": int(self.replicas),
                 "selector": {"matchLabels": {NAME_LABEL: self.identifier}},
                 "template": {
-                    "metadata": {"labels": labels},
+                    "metadata": {"labels": labels, **self._template_annotations()},
                     "spec": {"containers": [self._container()]},
                 },
             },
@@ -216,6 +228,9 @@ class DeploymentConfig:
         template = dict(spec.get("template") or {})
         template_meta = dict(template.get("metadata") or {})
         template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
+        if self.restarted_at:
+            template_meta["annotations"] = {**(template_meta.get("annotations") or {}),
+                                            RESTARTED_AT_ANNOTATION: self.restarted_at}
         template["metadata"] = template_meta
         pod_spec = dict(template.get("spec") or {})
         pod_spec["containers"] = desired["spec"]["template"]["spec"]["containers"]
@@ -249,6 +264,8 @@ class DeploymentConfig:
             resources={section: dict(values) for section, values in (main.get("resources") or {}).items() if values},
             command=tuple(main.get("command") or ()),
             args=tuple(main.get("args") or ()),
+            restarted_at=(((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}).get(
+                RESTARTED_AT_ANNOTATION, ""),
         )
 
     def drift(self, live: "DeploymentConfig") -> dict:
@@ -262,3 +279,17 @@ class DeploymentConfig:
 
 
 CONFIG_FIELDS = tuple(f.name for f in fields(DeploymentConfig))
+
+
+def config_diff(previous: dict | None, current: dict) -> dict:
+    """{field: {"from": ..., "to": ...}} for each config field that differs between two stored
+    configs (drift's shape, every field compared, restarted_at included); `previous` None (a first
+    revision) compares against nothing, so every field is listed with "from": None."""
+    before = DeploymentConfig.from_input(previous).to_dict() if previous else {}
+    after = DeploymentConfig.from_input(current).to_dict()
+    names = [name for name in CONFIG_FIELDS if name in before or name in after]
+    return {
+        name: {"from": before.get(name), "to": after.get(name)}
+        for name in names
+        if before.get(name) != after.get(name)
+    }

@@ -149,6 +149,9 @@ class DeploymentConfigSerializer(serializers.Serializer):
     resources = ResourcesSerializer()
     command = serializers.ListField(child=serializers.CharField(allow_blank=True))
     args = serializers.ListField(child=serializers.CharField(allow_blank=True))
+    restarted_at = serializers.CharField(
+        required=False, help_text="Set by a restart request: the pod template's kubectl.kubernetes.io/restartedAt "
+        "(absent until the first restart). Not drift.")
 
 
 class DeploymentLinksSerializer(serializers.Serializer):

@@ -336,6 +336,11 @@ K8SDM_RETRY_MAX_SECONDS = env.float("K8SDM_RETRY_MAX_SECONDS", default=30.0)
 # Longest delay before a message the worker nak'ed (busy deployment, Postgres down, handler error)
 # is delivered again: short, so work resumes within seconds of an outage's end.
 K8SDM_NAK_MAX_SECONDS = env.float("K8SDM_NAK_MAX_SECONDS", default=5.0)
+# Revisions kept per deployment (the newest; the request log keeps everything).
+K8SDM_REVISION_HISTORY = env.int("K8SDM_REVISION_HISTORY", default=50)
+# Rollout wait: how often the worker's timer looks at pending rollouts, and the longest wait allowed.
+K8SDM_ROLLOUT_SCAN_SECONDS = env.float("K8SDM_ROLLOUT_SCAN_SECONDS", default=2.0)
+K8SDM_ROLLOUT_MAX_TIMEOUT_SECONDS = env.int("K8SDM_ROLLOUT_MAX_TIMEOUT_SECONDS", default=3600)
 K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)
 K8SDM_OUTBOX_GRACE_SECONDS = env.float("K8SDM_OUTBOX_GRACE_SECONDS", default=2.0)
 # A request still pending this long after it was published (and not being attempted) is

@@ -48,6 +48,8 @@ from events_app import emit as events
 from k8sdm import backoff
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
+from requests_app.revisions import revision_record
+from requests_app.rollouts import rollout_begin, rollout_not_applied, rollouts_observe
 from users_app.models import User
 
 logger = logging.getLogger(__name__)
@@ -107,7 +109,8 @@ def _write_to_cluster(req: DeploymentRequest, config: DeploymentConfig, owner: s
     """One attempt; the live object afterwards (None after a delete)."""
     if req.action == RequestAction.CREATE:
         return deployment_create_in_cluster(config=config, owner=owner, request_pk=req.pk)
-    if req.action == RequestAction.UPDATE:
+    if req.action in (RequestAction.UPDATE, RequestAction.ROLLBACK, RequestAction.RESTART):
+        # A rollback or a restart is an update to a config the server computed.
         return deployment_update_in_cluster(config=config, owner=owner, request_pk=req.pk, uid=uid,
                                             on_conflict=metrics.RETRIES.labels("conflict").inc)
     deployment_delete_in_cluster(namespace=req.namespace, name=req.identifier, uid=uid, owner=owner)
@@ -141,7 +144,9 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
     if req.action != RequestAction.CREATE:
         refusal, uid = _refusal(req)
         if refusal:
-            _finish(req, status=RequestStatus.FAILURE, error=refusal)
+            with transaction.atomic():
+                if _finish(req, status=RequestStatus.FAILURE, error=refusal):
+                    rollout_not_applied(request=req)
             _log_result(req, started)
             return req.status
     while True:
@@ -153,7 +158,8 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
             live = _write_to_cluster(req, config, owner, uid)
         except NotOwned as exc:
             with transaction.atomic():  # the request fails and the row lets go of the stranger's object
-                _finish(req, status=RequestStatus.FAILURE, error=str(exc))
+                if _finish(req, status=RequestStatus.FAILURE, error=str(exc)):
+                    rollout_not_applied(request=req)
                 deployment_sync(namespace=req.namespace, name=req.identifier, live=exc.live)
             _log_result(req, started)
             return req.status
@@ -173,19 +179,26 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
             else:
                 error = str(exc)
             with transaction.atomic():  # the request and its deployment change together
-                _finish(req, status=RequestStatus.FAILURE, error=error)
+                if _finish(req, status=RequestStatus.FAILURE, error=error):
+                    rollout_not_applied(request=req)
                 if req.action == RequestAction.CREATE:
                     deployment_mark_gone(deployment_id=req.deployment_id,
                                          reason=f"the CREATE request {req.request_id} failed")
             _log_result(req, started)
             return req.status
         rv = ((live or {}).get("metadata") or {}).get("resourceVersion", "")
+        generation = ((live or {}).get("metadata") or {}).get("generation")
         with transaction.atomic():
-            _finish(req, status=RequestStatus.SUCCESS, resource_version=rv)
+            if _finish(req, status=RequestStatus.SUCCESS, resource_version=rv):
+                # The revision and the rollout's start commit with the result (requests_app/revisions.py).
+                revision_record(request=req, generation=generation)
+                rollout_begin(request=req, generation=generation)
             # A CREATE's result is the object this row owns from now on: its uid is bound here only.
             deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
                             applied=config if live is not None else None,
                             created=req.action == RequestAction.CREATE)
+        if req.rollout:
+            rollouts_observe(deployment_id=req.deployment_id)
         _log_result(req, started)
         return req.status
 

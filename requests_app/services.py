@@ -13,6 +13,13 @@ Contract of the three services (`deployment_request_create`, `_update`, `_delete
   body it is a Conflict. A replay is recognised when its transaction is refused or fails on the
   unique key (it is rolled back, then the original is looked up), so two identical requests at
   once also end as one request and one replay;
+- ROLLBACK (`deployment_request_rollback`) and RESTART (`deployment_request_restart`) are UPDATEs
+  whose config the server computes: the config of an earlier revision (requests_app/revisions.py),
+  or the current one with a new pod-template restartedAt; they are queued, ordered and applied like
+  any UPDATE and rewrite desired_config the same way;
+- every write but DELETE may carry a change-cause `message` and a rollout `wait`
+  ({"timeout_seconds": n, "rollback_on_failure": bool}): the request starts with rollout PENDING and
+  the worker judges it after applying it (requests_app/rollouts.py);
 - refusals raise domain errors (k8sdm/errors.py: NotFound, Conflict, InvalidInput) and store nothing;
   the API maps them to its error shape.
 """
@@ -22,8 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
+
+from django.utils import timezone
 
 from django.db import IntegrityError, transaction
 
@@ -37,10 +46,10 @@ from deployments_app.services import (
 from events_app import emit as events
 from k8sdm.errors import Conflict, DomainError, InvalidInput
 from requests_app import metrics
-from requests_app.models import DeploymentRequest, RequestAction
+from requests_app.models import DeploymentRequest, RequestAction, RolloutState
 from requests_app.publishing import publish_after_commit
 from requests_app.quotas import quota_check
-from requests_app.selectors import request_find, request_has_pending_delete
+from requests_app.selectors import request_find, request_has_pending_delete, rollback_target
 from users_app.models import User
 from users_app.selectors import user_get_by_external_id
 from users_app.services import user_get_or_create
@@ -81,12 +90,13 @@ Apply = Callable[[User], "tuple[Deployment, dict]"]
 
 def _accept(
     *, action: str, user_external_id: str, user: User | None, identifier: str, request_id: str, payload: dict,
-    digest: str, correlation_id: str, apply: Apply,
+    digest: str, correlation_id: str, apply: Apply, extras: dict | None = None,
 ) -> Accepted:
     try:
         return _accept_once(
             action=action, user_external_id=user_external_id, user=user, identifier=identifier,
             request_id=request_id, payload=payload, digest=digest, correlation_id=correlation_id, apply=apply,
+            extras=extras if extras is not None else {},
         )
     except (DomainError, IntegrityError):
         # A concurrent twin with this request_id may have won while we were refused or hit its
@@ -101,8 +111,9 @@ def _accept(
 @transaction.atomic
 def _accept_once(
     *, action: str, user_external_id: str, user: User | None, identifier: str, request_id: str, payload: dict,
-    digest: str, correlation_id: str, apply: Apply,
+    digest: str, correlation_id: str, apply: Apply, extras: dict,
 ) -> Accepted:
+    """`extras`: more fields of the new request (message, wait, rollback_of ...); `apply` may add to it."""
     if user is None:
         user = user_get_or_create(external_id=user_external_id)
     # No lookup of request_id first: a replay either is refused by apply (the state it made has
@@ -120,6 +131,7 @@ def _accept_once(
         config=config,
         payload_hash=digest,
         correlation_id=correlation_id,
+        **extras,
     )
     publish_after_commit(request)
     events.request_accepted(request, user_external_id=user.user_external_id)
@@ -137,9 +149,30 @@ def _accept_once(
     return Accepted(request=request, replayed=False)
 
 
+def _extras(message: str, wait: dict | None) -> dict:
+    """The request fields of a change cause and a rollout wait (validated by the serializers)."""
+    extras: dict = {"message": message or ""}
+    if wait:
+        extras.update(rollout=RolloutState.PENDING, rollout_timeout_seconds=wait["timeout_seconds"],
+                      rollback_on_failure=bool(wait.get("rollback_on_failure", False)))
+    return extras
+
+
+def _with_extras(payload: dict, message: str, wait: dict | None) -> dict:
+    """What the request's body hash covers: the payload, plus message and wait when given (so a
+    body without them hashes as it always did)."""
+    body = dict(payload)
+    if message:
+        body["message"] = message
+    if wait:
+        body["wait"] = {"timeout_seconds": wait["timeout_seconds"],
+                        "rollback_on_failure": bool(wait.get("rollback_on_failure", False))}
+    return body
+
+
 def deployment_request_create(
     *, user_external_id: str, config: dict, payload: dict, request_id: str, correlation_id: str = "",
-    user: User | None = None,
+    user: User | None = None, message: str = "", wait: dict | None = None,
 ) -> Accepted:
     """CREATE: `config` is the validated config (defaults are filled in here, DeploymentConfig.from_input),
     `payload` what the client sent. The Deployment row is created (or a DELETED one reused) as INITIATED."""
@@ -151,9 +184,10 @@ def deployment_request_create(
 
     return _accept(
         action=RequestAction.CREATE, user_external_id=user_external_id, user=user, identifier=stored["identifier"],
-        request_id=request_id, payload=payload,
-        digest=payload_hash(action=RequestAction.CREATE, identifier=stored["identifier"], payload=stored),
-        correlation_id=correlation_id, apply=apply,
+        request_id=request_id, payload=_with_extras(payload, message, wait),
+        digest=payload_hash(action=RequestAction.CREATE, identifier=stored["identifier"],
+                            payload=_with_extras(stored, message, wait)),
+        correlation_id=correlation_id, apply=apply, extras=_extras(message, wait),
     )
 
 
@@ -171,7 +205,7 @@ def _refuse_if_gone(deployment: Deployment) -> None:
 
 def deployment_request_update(
     *, user_external_id: str, identifier: str, patch: dict, request_id: str, correlation_id: str = "",
-    user: User | None = None, reapply: bool = False,
+    user: User | None = None, reapply: bool = False, message: str = "", wait: dict | None = None,
 ) -> Accepted:
     """UPDATE: `patch` (validated config fields, identifier excluded) is merged onto the
     deployment's desired_config (DeploymentConfig.merge: each given field replaces that field);
@@ -207,9 +241,10 @@ def deployment_request_update(
 
     return _accept(
         action=RequestAction.UPDATE, user_external_id=user_external_id, user=user, identifier=identifier,
-        request_id=request_id, payload=patch,
-        digest=payload_hash(action=RequestAction.UPDATE, identifier=identifier, payload=patch),
-        correlation_id=correlation_id, apply=apply,
+        request_id=request_id, payload=_with_extras(patch, message, wait),
+        digest=payload_hash(action=RequestAction.UPDATE, identifier=identifier,
+                            payload=_with_extras(patch, message, wait)),
+        correlation_id=correlation_id, apply=apply, extras=_extras(message, wait),
     )
 
 
@@ -236,4 +271,71 @@ def deployment_request_delete(
         request_id=request_id, payload={},
         digest=payload_hash(action=RequestAction.DELETE, identifier=identifier, payload={}),
         correlation_id=correlation_id, apply=apply,
+    )
+
+
+def _current_config(deployment: Deployment) -> DeploymentConfig:
+    return DeploymentConfig.from_input({**deployment.desired_config, "identifier": deployment.identifier,
+                                        "namespace": deployment.namespace})
+
+
+def deployment_request_rollback(
+    *, user_external_id: str, identifier: str, to_revision: int | None, request_id: str, correlation_id: str = "",
+    user: User | None = None, message: str = "", wait: dict | None = None,
+    rollback_for: DeploymentRequest | None = None,
+) -> Accepted:
+    """ROLLBACK: the config of revision `to_revision` (None: the newest revision older than the
+    current one whose config differs from the current desired config) becomes the desired config,
+    queued as a request that records rollback_of = the revision number. The pod template's
+    restartedAt stays as it is (a rollback restores the config, it does not undo a restart).
+    Refused (400, field to_revision): no such revision, pruned, or the same config as now; and as
+    an UPDATE is (404 not the caller's, 409 deleted or being deleted). `rollback_for`: the request
+    whose failed rollout this automatic rollback undoes (the worker's, requests_app/rollouts.py)."""
+    extras = _extras(message, wait)
+    if rollback_for is not None:
+        extras["rollback_for"] = rollback_for
+
+    def apply(user: User):
+        deployment = deployment_lock_for_change(owner=user, identifier=identifier)
+        _refuse_if_gone(deployment)
+        current = _current_config(deployment)
+        target = rollback_target(deployment=deployment, to_revision=to_revision, current=current)
+        restored = replace(DeploymentConfig.from_input(target.config), restarted_at=current.restarted_at)
+        stored = restored.to_dict()
+        quota_check(user=user, config=stored, replacing=deployment)
+        deployment_set_desired_config(deployment=deployment, config=stored)
+        extras["rollback_of"] = target.number
+        return deployment, stored
+
+    body = {"to_revision": to_revision}
+    return _accept(
+        action=RequestAction.ROLLBACK, user_external_id=user_external_id, user=user, identifier=identifier,
+        request_id=request_id, payload=_with_extras(body, message, wait),
+        digest=payload_hash(action=RequestAction.ROLLBACK, identifier=identifier,
+                            payload=_with_extras(body, message, wait)),
+        correlation_id=correlation_id, apply=apply, extras=extras,
+    )
+
+
+def deployment_request_restart(
+    *, user_external_id: str, identifier: str, request_id: str, correlation_id: str = "",
+    user: User | None = None, message: str = "", wait: dict | None = None,
+) -> Accepted:
+    """RESTART: a rolling restart as `kubectl rollout restart` makes it: the current desired config
+    with a new pod-template annotation kubectl.kubernetes.io/restartedAt (now). Not drift: the
+    annotation is not a managed field. Refused like an UPDATE (404, 409)."""
+
+    def apply(user: User):
+        deployment = deployment_lock_for_change(owner=user, identifier=identifier)
+        _refuse_if_gone(deployment)
+        restarted = replace(_current_config(deployment), restarted_at=timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        stored = restarted.to_dict()
+        deployment_set_desired_config(deployment=deployment, config=stored)
+        return deployment, stored
+
+    return _accept(
+        action=RequestAction.RESTART, user_external_id=user_external_id, user=user, identifier=identifier,
+        request_id=request_id, payload=_with_extras({}, message, wait),
+        digest=payload_hash(action=RequestAction.RESTART, identifier=identifier, payload=_with_extras({}, message, wait)),
+        correlation_id=correlation_id, apply=apply, extras=_extras(message, wait),
     )

@@ -8,9 +8,9 @@ transaction across a network call. While a handler runs, its message's ack deadl
 which; a nak's delay is the worker's own (`processing.nak_delay`: the shared backoff over the
 message's delivery count, at most K8SDM_NAK_MAX_SECONDS; the consumers have no server BackOff), and
 the log says when the next attempt comes. The outbox relay (requests_app/relay.py) runs on a thread
-of its own with the process's `Publisher`. A Postgres or NATS outage is logged once when it starts
+of its own with the process's `Publisher`; the rollout timer (requests_app/rollouts.py) on another. A Postgres or NATS outage is logged once when it starts
 and once when it ends (k8sdm/outages.py). Stopping: the stop flag ends fetching, in-flight handlers
-finish and ack/nak (up to `shutdown_grace`), the relay thread is joined, the connection drains,
+finish and ack/nak (up to `shutdown_grace`), the relay and rollout-timer threads are joined, the connection drains,
 and `run` returns 0; a handler still stuck in a call is left to the process exit
 (`runtime.exit_now`), and its message, never acked, is redelivered.
 """
@@ -36,6 +36,7 @@ from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app import metrics
 from requests_app.processing import Decision, Outcome, handle_apply, nak_delay
 from requests_app.relay import OutboxRelay
+from requests_app.rollouts import RolloutTimer, rollouts_observe_key
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,11 @@ class RequestWorker:
             relay = threading.Thread(target=OutboxRelay(stop=self.stop, publisher=self.publisher).run,
                                      name="outbox-relay", daemon=True)
             relay.start()
+        timer = threading.Thread(target=RolloutTimer(stop=self.stop).run, name="rollout-timer", daemon=True)
+        timer.start()
         if not await consumers.open():
             await self._join(relay)
+            await self._join(timer)
             return 0  # stopped before NATS ever answered
         logger.info("worker ready: concurrency %d, consuming %s and %s", self.concurrency,
                     messages.requests_filter(), messages.sync_filter())
@@ -90,6 +94,7 @@ class RequestWorker:
             if pending:
                 logger.warning("%d message(s) still running at the deadline: they will be redelivered", len(pending))
         await self._join(relay)
+        await self._join(timer)
         await consumers.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         logger.info("worker stopped")
@@ -196,6 +201,8 @@ class RequestWorker:
                                       heartbeat=heartbeat)
         if result.done:
             metrics.SYNCS.labels(str(result.changed).lower()).inc()
+            # The rollouts waiting on this deployment are judged on what the sync just wrote.
+            rollouts_observe_key(namespace=message.namespace, name=message.name)
             return Decision(Outcome.ACK, reason=result.reason)
         if result.failed:
             return Decision(Outcome.TERM, reason=result.reason)

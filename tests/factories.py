@@ -7,7 +7,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from deployments_app.models import Deployment, DeploymentStatus
-from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
+from requests_app.models import DeploymentRequest, RequestAction, RequestStatus, Revision, RevisionKind
 from users_app.models import User
 
 
@@ -49,3 +49,18 @@ class DeploymentRequestFactory(DjangoModelFactory):
     payload = factory.SelfAttribute("deployment.desired_config")
     config = factory.SelfAttribute("deployment.desired_config")
     payload_hash = factory.LazyAttribute(lambda o: _hash(o.payload))
+
+
+class RevisionFactory(DjangoModelFactory):
+    """A revision made by a successful request (give `request`, or one is made)."""
+
+    class Meta:
+        model = Revision
+
+    request = factory.SubFactory(DeploymentRequestFactory, status=RequestStatus.SUCCESS,
+                                 finished_at=factory.Faker("date_time", tzinfo=__import__("datetime").timezone.utc))
+    deployment = factory.SelfAttribute("request.deployment")
+    user = factory.SelfAttribute("request.user")
+    number = factory.Sequence(lambda n: n + 1)
+    kind = RevisionKind.UPDATE
+    config = factory.SelfAttribute("request.config")

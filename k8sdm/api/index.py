@@ -37,6 +37,13 @@ ENDPOINTS = [
      "why one of your deployments is (un)healthy: its pods, Warning events and a summary, read live"),
     ("GET", "api-v1:deployment-logs", "identifier",
      "the last log lines of one of your deployment's pods (bounded: ?pod=, ?container=, ?tail=, ?since=, ?previous=)"),
+    ("POST", "api-v1:deployment-request-rollback", "identifier",
+     "ask for one of your deployments to go back to an earlier revision ({\"to_revision\": n}); 202"),
+    ("POST", "api-v1:deployment-request-restart", "identifier",
+     "ask for a rolling restart of one of your deployments (like kubectl rollout restart); 202"),
+    ("GET", "api-v1:revision-list", "identifier",
+     "one of your deployment's revisions, newest first, each with its diff to the previous one"),
+    ("GET", "api-v1:revision-detail", ("identifier", "number"), "one revision of one of your deployments"),
     ("GET", "api-v1:token-list", None, "your personal API tokens (never their secrets)"),
     ("POST", "api-v1:token-list", None,
      "create a personal API token (Authorization: Bearer k8sdm_...); 201 shows its secret once"),
@@ -53,12 +60,15 @@ ENDPOINTS = [
 ]
 
 
-def _path(name: str, placeholder: str | None) -> str:
+def _path(name: str, placeholder: str | tuple[str, ...] | None) -> str:
     if placeholder is None:
         return reverse(name)
-    # reverse() would percent-encode braces: reverse with a marker, then show the template.
-    marker = "PLACEHOLDER"
-    return reverse(name, kwargs={placeholder: marker}).replace(marker, "{" + placeholder + "}")
+    names = (placeholder,) if isinstance(placeholder, str) else placeholder
+    # reverse() would percent-encode braces: reverse with markers, then show the template.
+    path = reverse(name, kwargs={each: f"PLACEHOLDER{i}" for i, each in enumerate(names)})
+    for i, each in enumerate(names):
+        path = path.replace(f"PLACEHOLDER{i}", "{" + each + "}")
+    return path
 
 
 class ApiIndexView(ApiViewMixin, APIView):

@@ -74,3 +74,27 @@ def _is_aware_timestamp(text: str) -> bool:
     except ValueError:  # well-formed but impossible, e.g. 2020-13-45
         return False
     return value is not None and value.tzinfo is not None
+
+
+class HighestNumberFirstPagination(NewestFirstPagination):
+    """The same keyset pagination over a unique number, highest first (revisions)."""
+
+    ordering = ("-number",)
+
+    def decode_cursor(self, request):
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        cursor = None
+        if BASE64.fullmatch(encoded):
+            try:
+                cursor = CursorPagination.decode_cursor(self, request)
+            except exceptions.NotFound:
+                cursor = None
+        if cursor is None or (cursor.position is not None
+                              and not (cursor.position.isascii() and cursor.position.isdigit())):
+            raise InvalidInput(
+                "The cursor is invalid: use the `next` or `previous` link of a page as it is.",
+                fields={"cursor": ["not a cursor this server wrote"]},
+            )
+        return cursor
