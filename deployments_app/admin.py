@@ -1,6 +1,12 @@
-"""Deployments in the operations console: the cluster's mirror, read-only, with a re-sync action."""
+"""Deployments in the operations console: the cluster's mirror, read-only, with a re-sync action,
+its revisions (with their diffs), and rollback and restart actions that go through the requests
+service and the queue like the API's, recorded as the staff user's."""
+
+import json
+import threading
 
 from django.contrib import admin, messages
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -9,9 +15,19 @@ from deployments_app.models import Deployment, DeploymentHealth
 from k8sdm.errors import DomainError
 from k8sdm.ops import display
 from k8sdm.ops.records import RecordAdmin
-from k8sdm.ops.services import ActionRefused, deployment_resync
+from k8sdm.ops.services import (
+    ActionRefused,
+    deployment_resync,
+    deployment_restart,
+    deployment_revisions,
+    deployment_rollback,
+)
 
 RECENT_REQUESTS = 20
+REVISIONS_SHOWN = 50
+
+# The request being rendered, for the CSRF token of the revisions table's rollback buttons.
+_rendering = threading.local()
 
 
 class DriftFilter(admin.SimpleListFilter):
@@ -38,11 +54,16 @@ class DeploymentAdmin(RecordAdmin):
     search_fields = ["identifier", "owner__user_external_id", "image"]
     ordering = ["-created_at"]
     list_select_related = ["owner"]
-    object_actions = {"resync": ("resync_one", "Re-sync from the cluster")}
+    object_actions = {
+        "resync": ("resync_one", "Re-sync from the cluster"),
+        "rollback": ("rollback_one", "Roll back (to the revision before)"),
+        "restart": ("restart_one", "Rolling restart"),
+    }
     fieldsets = [
         ("Deployment", {"fields": ["identifier", "namespace", "owner_link", "status_col", "status_reason",
                                    "health_col", "health_reason", "drift_block", "synced"]}),
         ("Recent requests", {"fields": ["recent_requests"]}),
+        ("Revisions", {"fields": ["revisions_block"]}),
         ("Replicas and rollout", {"fields": ["rollout"]}),
         ("Conditions (from the cluster)", {"fields": ["conditions_table"]}),
         ("Diagnosis (read live from the cluster)", {"fields": ["diagnosis_block", "logs_block"]}),
@@ -50,8 +71,9 @@ class DeploymentAdmin(RecordAdmin):
         ("Observed in the cluster", {"fields": ["image", "observed_json", "resource_version", "uid"]}),
         ("Timestamps (UTC)", {"fields": ["created", "updated"]}),
     ]
-    readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "status_reason", "health_col", "health_reason",
-                       "drift_block", "synced", "recent_requests", "rollout", "conditions_table", "diagnosis_block",
+    readonly_fields = ["identifier", "namespace", "owner_link", "status_col", "status_reason", "health_col",
+                       "health_reason", "drift_block", "synced", "recent_requests", "revisions_block", "rollout",
+                       "conditions_table", "diagnosis_block",
                        "logs_block", "desired_json",
                        "image", "observed_json", "resource_version", "uid", "created", "updated"]
 
@@ -84,7 +106,75 @@ class DeploymentAdmin(RecordAdmin):
                                    "reload this page in a moment to see the result.", messages.SUCCESS)
         return obj
 
+    def object_action_applies(self, name: str, obj) -> bool:
+        return name == "resync" or obj.is_live
+
+    def rollback_one(self, request, obj):
+        raw = request.POST.get("to_revision", "")
+        to_revision = int(raw) if raw.isascii() and raw.isdigit() else None
+        new = deployment_rollback(deployment=obj, staff_user=request.user, to_revision=to_revision)
+        self.message_user(request, f"Queued request {new.request_id}: roll {obj.key} back to revision "
+                                   f"{new.rollback_of}.", messages.SUCCESS)
+        return obj
+
+    def restart_one(self, request, obj):
+        new = deployment_restart(deployment=obj, staff_user=request.user)
+        self.message_user(request, f"Queued request {new.request_id}: rolling restart of {obj.key}.", messages.SUCCESS)
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        _rendering.request = request
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # while the request is known to the revisions table
+            return response
+        finally:
+            _rendering.request = None
+
     # --- columns and fields ---------------------------------------------------------------------------
+
+    @admin.display(description=f"Last {REVISIONS_SHOWN}")
+    def revisions_block(self, obj: Deployment):
+        rows = deployment_revisions(deployment=obj, limit=REVISIONS_SHOWN)
+        if not rows:
+            return "none yet (a revision is made by each successful create, update, rollback or restart)"
+        request = getattr(_rendering, "request", None)
+        can_roll_back = request is not None and obj.is_live and self.has_operate_permission(request, obj)
+        action_url = reverse("admin:deployments_app_deployment_action", args=[obj.pk, "rollback"])
+        token = get_token(request) if can_roll_back else ""
+
+        def button(revision):
+            if not can_roll_back:
+                return ""
+            return format_html(
+                '<form method="post" action="{}"><input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+                '<input type="hidden" name="to_revision" value="{}"><button type="submit" '
+                'id="ops-rollback-to-{}">roll back to {}</button></form>',
+                action_url, token, revision.number, revision.number, revision.number)
+
+        def result(revision):
+            if revision.completed_at:
+                return display.status_badge("COMPLETE")
+            if revision.request.rollout:
+                return format_html("{} {}", display.status_badge(revision.request.rollout),
+                                   revision.request.rollout_reason)
+            return "-"
+
+        body = format_html_join("", (
+            '<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td>'
+            "<td>{}</td><td>{}</td></tr>"
+        ), (
+            (r.number, r.kind + (f" of {r.rollback_of}" if r.rollback_of else ""), r.user.user_external_id,
+             display.timestamp(r.created_at), reverse("admin:requests_app_deploymentrequest_change",
+                                                      args=[r.request_id]), r.request.request_id,
+             r.message, result(r), _diff_html(diff), button(r))
+            for r, diff in rows
+        ))
+        return format_html(
+            '<table class="ops-table" id="ops-revisions"><thead><tr><th>#</th><th>Kind</th><th>Who</th>'
+            "<th>When (UTC)</th><th>Request</th><th>Message</th><th>Rollout</th><th>Diff to the previous</th>"
+            "<th></th></tr></thead><tbody>{}</tbody></table>", body)
 
     @admin.display(description="Status", ordering="status")
     def status_col(self, obj: Deployment):
@@ -213,6 +303,18 @@ class DeploymentAdmin(RecordAdmin):
     @admin.display(description="Updated")
     def updated(self, obj):
         return display.timestamp(obj.updated_at)
+
+
+def _diff_html(diff: dict | None):
+    if diff is None:
+        return "(previous revision pruned)"
+    return format_html_join("", "<div><code>{}</code>: {} &rarr; {}</div>", (
+        (name, _short(change["from"]), _short(change["to"])) for name, change in diff.items()))
+
+
+def _short(value) -> str:
+    text = "-" if value is None else (value if isinstance(value, str) else json.dumps(value))
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _container_text(container: dict) -> str:

@@ -74,15 +74,23 @@ def request_retry(*, request: DeploymentRequest, staff_user) -> Retried:
         request_id=f"retry-of-{request.pk}-by-{staff}-{uuid.uuid4().hex[:8]}",
         correlation_id=f"staff:{staff}"[:64],
     )
+    # The payload holds the config fields the client sent, plus its change cause and rollout wait.
+    fields = {k: v for k, v in request.payload.items() if k not in ("message", "wait", "to_revision")}
+    extras = dict(message=request.message, wait=request.payload.get("wait"))
     try:
         if request.action == RequestAction.CREATE:
             accepted = request_services.deployment_request_create(
-                config=request.config, payload=request.payload, **common)
+                config=request.config, payload=fields, **extras, **common)
         elif request.action == RequestAction.UPDATE:
             # Its patch again, onto the config as it is now; the desired config may already hold
             # it (stored when the failed request was accepted), which is no reason to refuse.
             accepted = request_services.deployment_request_update(
-                identifier=request.identifier, patch=request.payload, reapply=True, **common)
+                identifier=request.identifier, patch=fields, reapply=True, **extras, **common)
+        elif request.action == RequestAction.ROLLBACK:
+            accepted = request_services.deployment_request_rollback(
+                identifier=request.identifier, to_revision=request.rollback_of, **extras, **common)
+        elif request.action == RequestAction.RESTART:
+            accepted = request_services.deployment_request_restart(identifier=request.identifier, **extras, **common)
         else:
             accepted = request_services.deployment_request_delete(identifier=request.identifier, **common)
     except DomainError as exc:
@@ -107,3 +115,56 @@ def deployment_resync(*, deployment: Deployment, staff_user) -> None:
     staff = _staff_name(staff_user)
     _log(staff_user, deployment, CHANGE, f"re-sync from the cluster asked by {staff}")
     logger.info("staff %s asked for a re-sync of %s", staff, deployment.key)
+
+
+def deployment_rollback(*, deployment: Deployment, staff_user, to_revision: int | None) -> DeploymentRequest:
+    """A ROLLBACK of `deployment` asked by `staff_user`: through the requests service the API uses
+    (refusals, the queue and its order all apply), on behalf of the owner, recorded as the staff
+    user's (request id, correlation id, change cause and the admin's history)."""
+    from requests_app import services as request_services  # see request_retry
+
+    staff = _staff_name(staff_user)
+    try:
+        accepted = request_services.deployment_request_rollback(
+            user_external_id=deployment.owner.user_external_id, user=deployment.owner,
+            identifier=deployment.identifier, to_revision=to_revision,
+            request_id=f"rollback-by-{staff}-{uuid.uuid4().hex[:8]}", correlation_id=f"staff:{staff}"[:64],
+            message=f"rollback by staff {staff}",
+        )
+    except DomainError as exc:
+        raise ActionRefused(f"the requests service refused the rollback: {exc.message}") from None
+    _log(staff_user, deployment, CHANGE, f"rollback to revision {accepted.request.rollback_of} asked by {staff} "
+                                         f"(request {accepted.request.request_id})")
+    logger.info("staff %s asked for a rollback of %s to revision %s", staff, deployment.key,
+                accepted.request.rollback_of, extra={"request_pk": accepted.request.pk})
+    return accepted.request
+
+
+def deployment_restart(*, deployment: Deployment, staff_user) -> DeploymentRequest:
+    """A RESTART of `deployment` asked by `staff_user` (see deployment_rollback)."""
+    from requests_app import services as request_services  # see request_retry
+
+    staff = _staff_name(staff_user)
+    try:
+        accepted = request_services.deployment_request_restart(
+            user_external_id=deployment.owner.user_external_id, user=deployment.owner,
+            identifier=deployment.identifier, request_id=f"restart-by-{staff}-{uuid.uuid4().hex[:8]}",
+            correlation_id=f"staff:{staff}"[:64], message=f"restart by staff {staff}",
+        )
+    except DomainError as exc:
+        raise ActionRefused(f"the requests service refused the restart: {exc.message}") from None
+    _log(staff_user, deployment, CHANGE, f"restart asked by {staff} (request {accepted.request.request_id})")
+    logger.info("staff %s asked for a restart of %s", staff, deployment.key, extra={"request_pk": accepted.request.pk})
+    return accepted.request
+
+
+def deployment_revisions(*, deployment: Deployment, limit: int = 50) -> list[tuple]:
+    """The deployment's newest revisions for its admin page: (revision, diff to the previous one)."""
+    from deployments_app.config import config_diff
+    from requests_app.models import Revision
+
+    revisions = list(Revision.objects.filter(deployment=deployment, created_at__gte=deployment.created_at)
+                     .select_related("request", "user").order_by("-number")[:limit + 1])
+    by_number = {r.number: r for r in revisions}
+    return [(r, config_diff(by_number[r.number - 1].config if r.number - 1 in by_number else None, r.config)
+             if (r.number == 1 or r.number - 1 in by_number) else None) for r in revisions[:limit]]

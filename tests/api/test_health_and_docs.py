@@ -72,6 +72,8 @@ def test_the_schema_describes_every_endpoint_the_identity_header_and_the_error_s
         "/api/v1/tokens/", "/api/v1/tokens/{id}",
         "/api/v1/webhooks", "/api/v1/webhooks/{webhook_id}", "/api/v1/webhooks/{webhook_id}/deliveries",
         "/api/v1/deployments/{identifier}/diagnosis", "/api/v1/deployments/{identifier}/logs",
+        "/api/v1/deployments/requests/{identifier}/rollback", "/api/v1/deployments/requests/{identifier}/restart",
+        "/api/v1/deployments/{identifier}/revisions", "/api/v1/deployments/{identifier}/revisions/{number}",
     }
     assert schema["components"]["securitySchemes"]["GatewayUserId"] == {
         "type": "apiKey", "in": "header", "name": "X-User-Id",
