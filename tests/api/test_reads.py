@@ -68,7 +68,7 @@ def test_requests_are_newest_first_and_filterable(alice, alice_user):
 
 @pytest.mark.parametrize(
     "query,field",
-    [("status=DONE", "status"), ("action=RESTART", "action"), ("identifier=Bad_Name", "identifier"),
+    [("status=DONE", "status"), ("action=REBOOT", "action"), ("identifier=Bad_Name", "identifier"),
      ("status=", "status"), ("page_size=0", "page_size"), ("page_size=201", "page_size"),
      ("page_size=x", "page_size"), ("cursor=garbage", "cursor")],
 )

@@ -68,7 +68,7 @@ def test_an_unknown_status_is_refused_by_its_check_constraint():
     with pytest.raises(IntegrityError, match="request_status_valid"), transaction.atomic():
         DeploymentRequest.objects.filter(pk=request.pk).update(status="DONE", finished_at=timezone.now())
     with pytest.raises(IntegrityError, match="request_action_valid"), transaction.atomic():
-        DeploymentRequest.objects.filter(pk=request.pk).update(action="RESTART")
+        DeploymentRequest.objects.filter(pk=request.pk).update(action="REBOOT")
     assert Deployment.objects.get(pk=deployment.pk).status == DeploymentStatus.INITIATED
 
 

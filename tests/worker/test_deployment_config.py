@@ -29,6 +29,7 @@ FULL = {
     "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
     "command": ["/bin/app"],
     "args": ["--port", "8080"],
+    "restarted_at": "2025-01-01T12:00:00.000000Z",
 }
 
 
