@@ -74,6 +74,7 @@ def test_the_schema_describes_every_endpoint_the_identity_header_and_the_error_s
         "/api/v1/deployments/{identifier}/diagnosis", "/api/v1/deployments/{identifier}/logs",
         "/api/v1/deployments/requests/{identifier}/rollback", "/api/v1/deployments/requests/{identifier}/restart",
         "/api/v1/deployments/{identifier}/revisions", "/api/v1/deployments/{identifier}/revisions/{number}",
+        "/api/v1/events",
     }
     assert schema["components"]["securitySchemes"]["GatewayUserId"] == {
         "type": "apiKey", "in": "header", "name": "X-User-Id",
