@@ -18,6 +18,9 @@ from users_app.models import User
 from users_app.policy import check_limit, container_ask, policy_check
 
 
+TOTAL_LIMITS = ("max_deployments", "max_replicas_total", "max_cpu_total", "max_memory_total")
+
+
 def user_usage(user: User, *, replacing: Deployment | None = None) -> dict:
     """What `user`'s live deployments ask for: deployments, replicas, and CPU and memory x replicas."""
     live = Deployment.objects.filter(owner=user).exclude(status=DeploymentStatus.DELETED)
@@ -40,6 +43,8 @@ def quota_check(*, user: User, config: dict, replacing: Deployment | None = None
     Must run inside the transaction that stores the request: it locks the user's row until commit."""
     User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
     limits = policy_check(user=user, config=config).limits
+    if not any(limits[name] for name in TOTAL_LIMITS):
+        return  # no total to check: the user's deployments need not be read
     replicas = int(config.get("replicas", 1) or 0)
     ask = container_ask(config)
     usage = user_usage(user, replacing=replacing)
