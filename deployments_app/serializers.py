@@ -27,8 +27,8 @@ class PortInputSerializer(StrictSerializer):
 
 
 class QuantitiesInputSerializer(StrictSerializer):
-    cpu = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_quantity])
-    memory = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_quantity])
+    cpu = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_cpu])
+    memory = StrictCharField(max_length=v.QUANTITY_MAX, required=False, validators=[v.validate_memory])
 
 
 class ResourcesInputSerializer(StrictSerializer):

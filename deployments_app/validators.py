@@ -27,7 +27,7 @@ no pod-spec escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...)
 from __future__ import annotations
 
 import re
-from decimal import InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from rest_framework.exceptions import ValidationError
@@ -52,8 +52,11 @@ QUANTITY_MAX = 32
 REQUEST_ID_MAX = 128
 
 FORBIDDEN_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
-RESERVED_KEY_PREFIXES = ("k8sdm.io/",)
-RESERVED_KEYS = frozenset({"app.kubernetes.io/name", "app.kubernetes.io/managed-by"})
+# Label and annotation prefixes that belong to Kubernetes (and its subdomains) or to k8sdm, compared
+# lowercased: a user may set none of them, whatever the case.
+RESERVED_PREFIX_DOMAINS = ("kubernetes.io", "k8s.io", "k8sdm.io")
+# The largest quantities accepted (a cluster refuses far less; these only keep nonsense out).
+QUANTITY_BOUNDS = {"cpu": (Decimal(1024), "1024 (cores)"), "memory": (Decimal(64 * 2**40), "64Ti")}
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 RESOURCE_NAMES = ("cpu", "memory")
 
@@ -135,10 +138,19 @@ def validate_replicas(value: int) -> int:
     return value
 
 
+def reserved_key(key: str) -> bool:
+    """Under kubernetes.io/, k8s.io/, k8sdm.io/ or any subdomain of them, in any case."""
+    prefix = key.rpartition("/")[0].lower()
+    return any(prefix == domain or prefix.endswith("." + domain) for domain in RESERVED_PREFIX_DOMAINS)
+
+
 def _key_problem(key: str) -> str:
     """Why `key` is not a valid Kubernetes label/annotation key ('' when it is)."""
     if not key:
         return "keys must not be empty"
+    if reserved_key(key):
+        return (f"key {key!r} is reserved: prefixes kubernetes.io/, k8s.io/ (and their subdomains) and "
+                "k8sdm.io/ belong to Kubernetes and k8s-deployment-manager")
     prefix, slash, name = key.rpartition("/")
     if slash and not prefix:
         return f"key {key!r}: the prefix before '/' must not be empty"
@@ -149,8 +161,6 @@ def _key_problem(key: str) -> str:
             f"key {key!r}: the name must be at most 63 characters of letters, digits, '-', '_' and '.', "
             "starting and ending with a letter or digit"
         )
-    if key in RESERVED_KEYS or any(key.startswith(p) for p in RESERVED_KEY_PREFIXES):
-        return f"key {key!r} is reserved for k8s-deployment-manager"
     return ""
 
 
@@ -210,6 +220,25 @@ def validate_quantity(value: str) -> str:
     if len(value) > QUANTITY_MAX or not QUANTITY.fullmatch(value):
         raise ValidationError("must be a Kubernetes quantity such as 100m, 0.5, 128Mi or 1G")
     return value
+
+
+def _bounded(name: str):
+    def validate(value: str) -> str:
+        validate_quantity(value)
+        bound, shown = QUANTITY_BOUNDS[name]
+        try:
+            too_big = parse_quantity(value) > bound
+        except (ArithmeticError, KeyError):
+            too_big = True
+        if too_big:
+            raise ValidationError(f"must be at most {shown}")
+        return value
+
+    return validate
+
+
+validate_cpu = _bounded("cpu")
+validate_memory = _bounded("memory")
 
 
 def validate_resources(value: dict) -> dict:

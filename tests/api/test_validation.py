@@ -45,6 +45,18 @@ BAD = [
     ({"labels": {"app.kubernetes.io/name": "x"}}, "labels.app.kubernetes.io/name"),
     ({"labels": {"app.kubernetes.io/managed-by": "x"}}, "labels.app.kubernetes.io/managed-by"),
     ({"labels": {"Bad_Prefix/x": "v"}}, "labels.Bad_Prefix/x"),
+    ({"labels": {"K8SDM.IO/owner": "me"}}, "labels.K8SDM.IO/owner"),
+    ({"labels": {"kubernetes.io/hostname": "n1"}}, "labels.kubernetes.io/hostname"),
+    ({"labels": {"Node-Role.Kubernetes.IO/x": "v"}}, "labels.Node-Role.Kubernetes.IO/x"),
+    ({"labels": {"k8s.io/x": "v"}}, "labels.k8s.io/x"),
+    ({"annotations": {"pod-security.kubernetes.io/enforce": "privileged"}},
+     "annotations.pod-security.kubernetes.io/enforce"),
+    ({"annotations": {"Sub.K8s.Io/x": "v"}}, "annotations.Sub.K8s.Io/x"),
+    ({"annotations": {"x.k8sdm.io/y": "v"}}, "annotations.x.k8sdm.io/y"),
+    ({"resources": {"limits": {"cpu": "1e999999999"}}}, "resources.limits.cpu"),
+    ({"resources": {"requests": {"cpu": "1025"}}}, "resources.requests.cpu"),
+    ({"resources": {"limits": {"memory": "65Ti"}}}, "resources.limits.memory"),
+    ({"resources": {"limits": {"memory": "1Ei"}}}, "resources.limits.memory"),
     ({"labels": {"/x": "v"}}, "labels./x"),
     ({"labels": {"k": 1}}, "labels.k"),
     ({"labels": ["k"]}, "labels"),
@@ -200,3 +212,18 @@ def test_quantities_parse(quantity, value):
     from decimal import Decimal
 
     assert parse_quantity(quantity) == Decimal(value)
+
+
+def test_an_absurd_quantity_is_refused_with_its_bound_and_the_largest_sane_ones_are_accepted(alice):
+    response = alice.post(CREATE_URL, config(resources={"limits": {"cpu": "1e999999999"}}), format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["resources.limits.cpu"] == ["must be at most 1024 (cores)"]
+    response = alice.post(CREATE_URL, config(resources={"limits": {"cpu": "1024", "memory": "64Ti"},
+                                                        "requests": {"cpu": "100m", "memory": "1e3"}}), format="json")
+    assert response.status_code != 400, response.json()  # valid input (the default policy's quota may refuse it: 422)
+
+
+def test_label_keys_under_other_domains_that_merely_contain_kubernetes_are_allowed(alice):
+    response = alice.post(CREATE_URL, config(labels={"example.com/kubernetes.io": "x", "mykubernetes.io/x": "y"}),
+                          format="json")
+    assert response.status_code == 202, response.json()
