@@ -18,6 +18,12 @@ What k8sdm writes: an apps/v1 Deployment named `identifier` in `namespace`, with
 k8s-deployment-manager and an owner label, annotated with the owner and the id of the last request
 applied. Quantities are kept as the strings the user wrote. Nothing else can be set: no pod-spec
 escape hatch (privileged, hostPath, hostNetwork, serviceAccount ...).
+
+Every pod is hardened: no service account token mounted, no privilege escalation, the RuntimeDefault
+seccomp profile, default requests and limits (K8SDM_DEFAULT_*) when the config sets no resources, and
+with K8SDM_POD_SECURITY_RESTRICTED the "restricted" profile (runAsNonRoot, all capabilities dropped).
+These are k8sdm's, not the user's: `drift` compares the resources the object was written with
+(`effective_resources`), so the defaults are never reported as drift.
 """
 
 from __future__ import annotations
@@ -162,8 +168,34 @@ class DeploymentConfig:
 
     # --- to Kubernetes --------------------------------------------------------------------------
 
+    def effective_resources(self) -> dict:
+        """The resources written: the config's own, or the defaults from settings if it sets none."""
+        if self.resources:
+            return self.resources
+        defaults = {
+            "requests": {"cpu": settings.K8SDM_DEFAULT_CPU_REQUEST, "memory": settings.K8SDM_DEFAULT_MEMORY_REQUEST},
+            "limits": {"cpu": settings.K8SDM_DEFAULT_CPU_LIMIT, "memory": settings.K8SDM_DEFAULT_MEMORY_LIMIT},
+        }
+        return {section: {k: v for k, v in values.items() if v} for section, values in defaults.items()
+                if any(values.values())}
+
+    @staticmethod
+    def _pod_security() -> dict:
+        """The pod-level fields k8sdm always sets."""
+        context: dict = {"seccompProfile": {"type": "RuntimeDefault"}}
+        if settings.K8SDM_POD_SECURITY_RESTRICTED:
+            context["runAsNonRoot"] = True
+        return {"automountServiceAccountToken": False, "securityContext": context}
+
+    @staticmethod
+    def _container_security() -> dict:
+        context: dict = {"allowPrivilegeEscalation": False}
+        if settings.K8SDM_POD_SECURITY_RESTRICTED:
+            context["capabilities"] = {"drop": ["ALL"]}
+        return context
+
     def _container(self) -> dict:
-        container: dict = {"name": CONTAINER_NAME, "image": self.image}
+        container: dict = {"name": CONTAINER_NAME, "image": self.image, "securityContext": self._container_security()}
         if self.command:
             container["command"] = list(self.command)
         if self.args:
@@ -176,8 +208,9 @@ class DeploymentConfig:
                                    ("protocol", p.protocol or "TCP")) if v}
                 for p in self.ports
             ]
-        if self.resources:
-            container["resources"] = {section: dict(values) for section, values in self.resources.items()}
+        resources = self.effective_resources()
+        if resources:
+            container["resources"] = {section: dict(values) for section, values in resources.items()}
         return container
 
     def _labels(self, owner: str) -> dict:
@@ -208,7 +241,7 @@ class DeploymentConfig:
                 "selector": {"matchLabels": {NAME_LABEL: self.identifier}},
                 "template": {
                     "metadata": {"labels": labels, **self._template_annotations()},
-                    "spec": {"containers": [self._container()]},
+                    "spec": {**self._pod_security(), "containers": [self._container()]},
                 },
             },
         }
@@ -233,6 +266,7 @@ class DeploymentConfig:
                                             RESTARTED_AT_ANNOTATION: self.restarted_at}
         template["metadata"] = template_meta
         pod_spec = dict(template.get("spec") or {})
+        pod_spec.update(self._pod_security())
         pod_spec["containers"] = desired["spec"]["template"]["spec"]["containers"]
         template["spec"] = pod_spec
         spec["template"] = template
@@ -271,10 +305,11 @@ class DeploymentConfig:
     def drift(self, live: "DeploymentConfig") -> dict:
         """{field: {"desired": ..., "live": ...}} for each managed field where `live` differs."""
         mine, theirs = self.to_dict(), live.to_dict()
+        mine["resources"] = self.effective_resources()  # what was written: defaults are not drift
         return {
             name: {"desired": mine[name], "live": theirs[name]}
             for name in MANAGED_FIELDS
-            if getattr(self, name) != getattr(live, name)
+            if (mine["resources"] if name == "resources" else getattr(self, name)) != getattr(live, name)
         }
 
 

@@ -114,6 +114,17 @@ def drift_of(desired: dict | None, live_config: DeploymentConfig) -> dict:
     return DeploymentConfig.from_input(desired).drift(live_config)
 
 
+REDACTED = "<redacted>"
+
+
+def redacted(drift: dict) -> dict:
+    """Drift as it may be logged: env values (secrets, often) replaced, names kept."""
+    if "env" not in drift:
+        return drift
+    hide = lambda env: [{**e, "value": REDACTED} for e in env or []]  # noqa: E731
+    return {**drift, "env": {side: hide(values) for side, values in drift["env"].items()}}
+
+
 def _rv_newer_or_equal(new: str, old: str) -> bool:
     """resourceVersions are opaque, but etcd's (and the emulator's) are integers: use that to
     refuse writing an older read over a newer one; compare nothing if they are not integers."""
@@ -212,7 +223,8 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     if not changed:
         return SyncResult(changed=False, status=row.status, reason="unchanged")
     if "drift" in changed and fields["drift"]:
-        logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]), extra={"drift": fields["drift"]})
+        logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]),
+                       extra={"drift": redacted(fields["drift"])})
     before = events.deployment_state(row)
     for key in changed:
         setattr(row, key, fields[key])

@@ -299,6 +299,14 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 K8SDM_DEFAULT_NAMESPACE = env.str("K8SDM_DEFAULT_NAMESPACE", default="default")
 K8SDM_ALLOWED_NAMESPACES = env.list("K8SDM_ALLOWED_NAMESPACES", default=["default"])
 K8SDM_MAX_REPLICAS = env.int("K8SDM_MAX_REPLICAS", default=20)
+# What a container gets when its request sets no `resources` at all (empty: leave that one unset).
+K8SDM_DEFAULT_CPU_REQUEST = env.str("K8SDM_DEFAULT_CPU_REQUEST", default="100m")
+K8SDM_DEFAULT_MEMORY_REQUEST = env.str("K8SDM_DEFAULT_MEMORY_REQUEST", default="128Mi")
+K8SDM_DEFAULT_CPU_LIMIT = env.str("K8SDM_DEFAULT_CPU_LIMIT", default="1")
+K8SDM_DEFAULT_MEMORY_LIMIT = env.str("K8SDM_DEFAULT_MEMORY_LIMIT", default="512Mi")
+# The Kubernetes "restricted" Pod Security profile on every pod k8sdm creates (runAsNonRoot, all
+# capabilities dropped): for clusters that enforce it. Images that run as root then fail to start.
+K8SDM_POD_SECURITY_RESTRICTED = env.bool("K8SDM_POD_SECURITY_RESTRICTED", default=False)
 # Empty: any registry. Otherwise image references must start with one of these hosts.
 K8SDM_ALLOWED_REGISTRIES = env.list("K8SDM_ALLOWED_REGISTRIES", default=[])
 K8SDM_MAX_BODY_BYTES = env.int("K8SDM_MAX_BODY_BYTES", default=64 * 1024)

@@ -119,3 +119,35 @@ def test_merge_replaces_each_given_field_whole_and_keeps_the_rest():
     merged = config.merge({"labels": {"only": "this"}, "replicas": 1})
     assert merged.labels == {"only": "this"} and merged.replicas == 1
     assert merged.env == config.env and merged.image == config.image
+
+
+def test_a_config_without_resources_gets_hardened_pods_and_the_default_resources_which_are_not_drift(cluster,
+                                                                                                      settings):
+    settings.K8SDM_DEFAULT_CPU_LIMIT = "2"
+    config = DeploymentConfig.from_input({"identifier": "plain", "image": "nginx:1.27"})
+    live = k8s.create_deployment(config.to_manifest(owner="alice", request_pk=1))
+    pod = live["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    container = pod["containers"][0]
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert container["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                                      "limits": {"cpu": "2", "memory": "512Mi"}}
+    assert config.drift(DeploymentConfig.from_live(live)) == {}
+    # Removing them outside k8sdm is drift.
+    container.pop("resources")
+    assert set(config.drift(DeploymentConfig.from_live(live))) == {"resources"}
+
+
+def test_the_restricted_profile_runs_as_non_root_without_capabilities_also_after_an_update(cluster, settings):
+    config = DeploymentConfig.from_input({"identifier": "strict", "image": "nginx:1.27",
+                                          "resources": {"limits": {"cpu": "1"}}})
+    live = k8s.create_deployment(config.to_manifest(owner="alice", request_pk=1))
+    assert live["spec"]["template"]["spec"]["containers"][0]["resources"] == {"limits": {"cpu": "1"}}
+    settings.K8SDM_POD_SECURITY_RESTRICTED = True
+    updated = k8s.replace_deployment(config.apply_to_live(live, owner="alice", request_pk=2))
+    pod = updated["spec"]["template"]["spec"]
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": True}
+    assert pod["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False,
+                                                       "capabilities": {"drop": ["ALL"]}}
+    assert config.drift(DeploymentConfig.from_live(updated)) == {}

@@ -45,7 +45,9 @@ def test_a_progress_deadline_exceeded_condition_is_degraded():
     assert health_of(live(conditions=failure)) == DeploymentHealth.DEGRADED
 
 
-def test_drift_names_each_field_where_the_cluster_differs_from_the_desired_config():
+def test_drift_names_each_field_where_the_cluster_differs_from_the_desired_config(settings):
+    for name in ("CPU_REQUEST", "MEMORY_REQUEST", "CPU_LIMIT", "MEMORY_LIMIT"):
+        setattr(settings, f"K8SDM_DEFAULT_{name}", "")  # no default resources: the live object has none
     observed = DeploymentConfig.from_live(live(replicas=5, image="nginx:1.28"))
     drift = drift_of({"identifier": "web", "image": "nginx:1.27", "replicas": 2}, observed)
     assert drift == {
@@ -162,3 +164,19 @@ def test_sync_lets_go_of_an_object_without_the_managed_by_label():
     deployment_sync(namespace="default", name="web", live=obj)
     row.refresh_from_db()
     assert row.status == DeploymentStatus.DELETED and "labelled" in row.status_reason
+
+
+@pytest.mark.django_db
+def test_drift_in_env_is_logged_without_the_values(caplog):
+    row = DeploymentFactory(identifier="web", status=DeploymentStatus.CREATED, uid="u-1",
+                            applied_config={"identifier": "web", "namespace": "default", "image": "nginx:1.27",
+                                            "replicas": 2, "env": [{"name": "TOKEN", "value": "s3cret-old"}]})
+    obj = live(owner=row.owner.user_external_id)
+    obj["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "TOKEN", "value": "s3cret-new"}]
+    with caplog.at_level("WARNING", logger="deployments_app.sync"):
+        deployment_sync(namespace="default", name="web", live=obj)
+    row.refresh_from_db()
+    assert row.drift["env"]["live"] == [{"name": "TOKEN", "value": "s3cret-new"}]  # the owner sees it in the API
+    record = next(r for r in caplog.records if r.getMessage().startswith("drift on default/web"))
+    assert "s3cret" not in repr(record.__dict__)
+    assert record.drift["env"]["live"] == [{"name": "TOKEN", "value": "<redacted>"}]
