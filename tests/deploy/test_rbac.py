@@ -4,7 +4,8 @@ Allowed (DESIGN section 7, issue 7):
 - migrate: nothing (no binding, no token mounted);
 - api: read-only for a diagnosis (issue 14): get/list pods and events, get pods/log, get
   apps/deployments, list apps/replicasets, in the target namespaces only;
-- worker: get/create/update/patch/delete apps/deployments, in the target namespaces only;
+- worker: get/create/update/delete apps/deployments (exactly the verbs it calls), in the target
+  namespaces only;
 - watcher: get/list/watch apps/deployments, in the target namespaces only;
 no wildcard, nothing on Secrets, no ClusterRole with a write verb.
 """
@@ -14,7 +15,7 @@ from collections import defaultdict
 from tests.deploy import helpers
 
 ALLOWED = {
-    "k8sdm-worker": {("apps", "deployments", frozenset({"get", "create", "update", "patch", "delete"}))},
+    "k8sdm-worker": {("apps", "deployments", frozenset({"get", "create", "update", "delete"}))},
     "k8sdm-watcher": {("apps", "deployments", frozenset({"get", "list", "watch"}))},
     "k8sdm-api": {
         ("", "pods", frozenset({"get", "list"})), ("", "events", frozenset({"get", "list"})),
@@ -132,3 +133,32 @@ def test_the_documented_recipe_for_another_namespace_grants_the_same_there(tmp_p
                                      for g in rule["apiGroups"] for r in rule["resources"]}
              for d in docs if d["kind"] == "Role"}
     assert rules == ALLOWED
+
+
+def test_the_workers_verbs_are_exactly_the_verbs_it_calls_through_a_whole_lifecycle(stack, cluster):
+    """A real worker applies a CREATE, an UPDATE, a DELETE and the syncs after each; the
+    emulator counts each call by verb (the test itself makes none meanwhile)."""
+    from deployments_app.models import Deployment
+    from requests_app.models import RequestAction, RequestStatus
+    from tests.stack import submit, wait_until
+
+    def done(req):
+        req.refresh_from_db()
+        return req.status != RequestStatus.CREATED
+
+    before = dict(cluster.stats()["requests"]["by_verb"])
+    stack.worker()
+    create = submit()
+    wait_until(lambda: done(create), message="the CREATE")
+    deployment = Deployment.objects.get(pk=create.deployment_id)
+    update = submit(deployment=deployment, user=deployment.owner, action=RequestAction.UPDATE,
+                    config={**create.config, "replicas": 2})
+    wait_until(lambda: done(update), message="the UPDATE")
+    delete = submit(deployment=deployment, user=deployment.owner, action=RequestAction.DELETE, config={})
+    wait_until(lambda: done(delete), message="the DELETE")
+    assert [r.status for r in (create, update, delete)] == [RequestStatus.SUCCESS] * 3, [
+        r.error for r in (create, update, delete)]
+    after = cluster.stats()["requests"]["by_verb"]
+    called = {verb for verb, count in after.items() if count > before.get(verb, 0)}
+    (granted,) = [verbs for group, resource, verbs in ALLOWED["k8sdm-worker"] if resource == "deployments"]
+    assert called == set(granted)
