@@ -219,33 +219,53 @@ class Stack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+_ZERO = {"text": "", "character varying": "", "integer": 0, "bigint": 0, "smallint": 0, "boolean": False,
+         "jsonb": "{}", "timestamp with time zone": "2025-01-01 00:00:00+00", "double precision": 0.0}
+
+
+def _filled(conn, table: str, values: dict) -> dict:
+    """`values` plus a zero value for every other NOT NULL column without a database default: the
+    models gain fields (Django keeps defaults in Python), and a raw load must not break on them."""
+    rows = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s "
+        "AND is_nullable = 'NO' AND column_default IS NULL AND is_identity = 'NO'", [table],
+    ).fetchall()
+    return {**{name: _ZERO[kind] for name, kind in rows if name not in values and kind in _ZERO}, **values}
+
+
+def _insert(conn, table: str, values: dict) -> int:
+    values = _filled(conn, table, values)
+    columns = ", ".join(values)
+    marks = ", ".join(["%s"] * len(values))
+    return conn.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id", list(values.values())).fetchone()[0]
+
+
 def bulk_load(pg_url: str, rows: int) -> None:
     """`rows` requests for LISTER (one deployment), loaded with COPY; then ANALYZE."""
     config = {"identifier": "bulk", "namespace": "default", "image": "nginx:1.27", "replicas": 1, "labels": {},
               "annotations": {}, "env": [], "ports": [], "resources": {}, "command": [], "args": []}
     doc = json.dumps(config)
+    now = "2025-01-01 00:00:00+00"
     with psycopg.connect(pg_url, autocommit=True) as conn:
-        user_id = conn.execute(
-            "INSERT INTO users_app_user (user_external_id, created_at, updated_at) VALUES (%s, now(), now()) "
-            "RETURNING id", [LISTER],
-        ).fetchone()[0]
-        dep_id = conn.execute(
-            "INSERT INTO deployments_app_deployment (identifier, namespace, owner_id, status, health, health_reason,"
-            " desired_config,"
-            " observed_spec, image, ready_replicas, updated_replicas, available_replicas, conditions, resource_version,"
-            " uid, drift, created_at, updated_at) VALUES ('bulk', 'default', %s, 'CREATED', 'HEALTHY', '', %s, '{}', '', 0,"
-            " 0, 0, '[]', '', '', '{}', now(), now()) RETURNING id", [user_id, doc],
-        ).fetchone()[0]
-        columns = ("request_id, user_id, deployment_id, identifier, namespace, action, status, payload, config, "
-                   "payload_hash, error, attempts, resource_version, correlation_id, created_at, published_at, "
-                   "finished_at")
-        with conn.cursor().copy(f"COPY requests_app_deploymentrequest ({columns}) FROM STDIN") as copy:
+        user_id = _insert(conn, "users_app_user", {"user_external_id": LISTER, "created_at": now, "updated_at": now})
+        dep_id = _insert(conn, "deployments_app_deployment", {
+            "identifier": "bulk", "namespace": "default", "owner_id": user_id, "status": "CREATED",
+            "health": "HEALTHY", "desired_config": doc, "conditions": "[]", "created_at": now, "updated_at": now,
+        })
+        fixed = _filled(conn, "requests_app_deploymentrequest", {
+            "request_id": "", "user_id": user_id, "deployment_id": dep_id, "identifier": "bulk",
+            "namespace": "default", "action": "UPDATE", "status": "SUCCESS", "payload": doc, "config": doc,
+            "payload_hash": "0" * 64, "error": "", "attempts": 1, "resource_version": "", "correlation_id": "",
+            "created_at": now, "published_at": now, "finished_at": now,
+        })
+        varying = ("request_id", "resource_version", "correlation_id", "created_at", "published_at", "finished_at")
+        columns = list(fixed)
+        with conn.cursor().copy(f"COPY requests_app_deploymentrequest ({', '.join(columns)}) FROM STDIN") as copy:
             for i in range(rows):
                 created = f"2025-01-{1 + i // 86400:02d} {(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}+00"
-                copy.write_row((
-                    f"bulk-{i}", user_id, dep_id, "bulk", "default", "UPDATE", "SUCCESS", doc, doc,
-                    "0" * 64, "", 1, str(i), uuid.uuid4().hex, created, created, created,
-                ))
+                row = {**fixed, **dict(zip(varying, (f"bulk-{i}", str(i), uuid.uuid4().hex, created, created,
+                                                     created)))}
+                copy.write_row([row[c] for c in columns])
         conn.execute("ANALYZE")
 
 
