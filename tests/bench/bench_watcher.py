@@ -7,6 +7,7 @@ Run: .venv/bin/python tests/bench/bench_watcher.py   (or `make bench`)
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -44,19 +45,22 @@ def seed(stack, api, prefix: str, count: int, *, status: str) -> None:
     owner, _ = User.objects.get_or_create(user_external_id="bench")
     configs = [{"identifier": f"{prefix}-{i}", "namespace": "default", "image": "nginx:1.27", "replicas": 1}
                for i in range(count)]
-    Deployment.objects.bulk_create(
-        [Deployment(identifier=c["identifier"], namespace="default", owner=owner, status=status, desired_config=c)
-         for c in configs],
-        batch_size=2000,
-    )
 
     def create(c):
         body = DeploymentConfig.from_input(c).to_manifest(owner="bench", request_pk=1)
-        api.create_namespaced_deployment("default", body,
-                                         _preload_content=False)
+        response = api.create_namespaced_deployment("default", body, _preload_content=False)
+        return json.loads(response.data)["metadata"]["uid"]
 
+    # Objects first: each row carries the uid of the object "its CREATE" made (k8sdm never mirrors
+    # an object into a row that does not).
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(create, configs))
+        uids = list(pool.map(create, configs))
+    Deployment.objects.bulk_create(
+        [Deployment(identifier=c["identifier"], namespace="default", owner=owner, status=status, desired_config=c,
+                    uid=uid)
+         for c, uid in zip(configs, uids)],
+        batch_size=2000,
+    )
 
 
 def lag_phase(stack) -> None:
