@@ -153,7 +153,7 @@ def _let_go(row: Deployment, *, reason: str, now) -> SyncResult:
     row.last_synced_at = now
     row.save(update_fields=["status", "status_reason", "health", "health_reason", "ready_replicas", "updated_replicas",
                             "available_replicas", "drift", "last_synced_at", "updated_at"])
-    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
+    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id, reason=reason)
     logger.info("deployment %s: DELETED (%s)", row.key, reason)
     return SyncResult(changed=True, status=row.status, reason=reason)
 
