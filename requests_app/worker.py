@@ -197,8 +197,8 @@ class RequestWorker:
             return Decision(Outcome.NAK, reason=str(exc))
 
     def _sync(self, message: messages.SyncDeployment, heartbeat) -> Decision:
-        result = deployment_reconcile(namespace=message.namespace, name=message.name, stop=self.stop,
-                                      heartbeat=heartbeat)
+        result = deployment_reconcile(namespace=message.namespace, name=message.name,
+                                      resource_version=message.resource_version, stop=self.stop, heartbeat=heartbeat)
         if result.done:
             metrics.SYNCS.labels(str(result.changed).lower()).inc()
             # The rollouts waiting on this deployment are judged on what the sync just wrote.

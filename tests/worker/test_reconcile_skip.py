@@ -1,0 +1,39 @@
+"""A sync message whose resourceVersion the row already records costs one SELECT: no lock, no
+read from the API server, no write. Any other version (or none) is read and mirrored."""
+
+import pytest
+
+from deployments_app.config import DeploymentConfig
+from deployments_app.models import Deployment
+from deployments_app.operations import deployment_create_in_cluster, deployment_reconcile
+from tests.factories import DeploymentFactory
+
+
+def gets(cluster) -> int:
+    return cluster.stats()["requests"]["by_verb"].get("get", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_version_already_recorded_is_not_read_again(cluster):
+    config = {"identifier": "web", "image": "nginx:1.27", "replicas": 1}
+    row = DeploymentFactory(identifier="web", namespace="default", desired_config=config)
+    live = deployment_create_in_cluster(config=DeploymentConfig.from_input(config), owner=row.owner.user_external_id,
+                                        request_pk=1)
+    Deployment.objects.filter(pk=row.pk).update(uid=live["metadata"]["uid"], applied_config=config)
+
+    first = deployment_reconcile(namespace="default", name="web")  # no version: read and mirror
+    assert first.done
+    row.refresh_from_db()
+    recorded, written_at = row.resource_version, row.updated_at
+    assert recorded
+
+    before = gets(cluster)
+    again = deployment_reconcile(namespace="default", name="web", resource_version=recorded)
+    assert again.done and "already recorded" in again.reason
+    assert gets(cluster) == before
+    row.refresh_from_db()
+    assert row.updated_at == written_at
+
+    other = deployment_reconcile(namespace="default", name="web", resource_version=f"{recorded}0")
+    assert other.done and "already recorded" not in other.reason
+    assert gets(cluster) == before + 1
