@@ -53,12 +53,16 @@ class NewestFirstPagination(CursorPagination):
                 cursor = super().decode_cursor(request)
             except exceptions.NotFound:  # DRF's answer to a cursor it cannot decode
                 cursor = None
-        if cursor is None or (cursor.position is not None and not _is_aware_timestamp(cursor.position)):
+        if cursor is None or (cursor.position is not None and not self.position_valid(cursor.position)):
             raise InvalidInput(
                 "The cursor is invalid: use the `next` or `previous` link of a page as it is.",
                 fields={"cursor": ["not a cursor this server wrote"]},
             )
         return cursor
+
+    def position_valid(self, position: str) -> bool:
+        """Whether a decoded cursor's position is one this ordering writes (a created_at timestamp)."""
+        return _is_aware_timestamp(position)
 
     def get_schema_operation_parameters(self, view):
         params = super().get_schema_operation_parameters(view)
@@ -81,20 +85,5 @@ class HighestNumberFirstPagination(NewestFirstPagination):
 
     ordering = ("-number",)
 
-    def decode_cursor(self, request):
-        encoded = request.query_params.get(self.cursor_query_param)
-        if encoded is None:
-            return None
-        cursor = None
-        if BASE64.fullmatch(encoded):
-            try:
-                cursor = CursorPagination.decode_cursor(self, request)
-            except exceptions.NotFound:
-                cursor = None
-        if cursor is None or (cursor.position is not None
-                              and not (cursor.position.isascii() and cursor.position.isdigit())):
-            raise InvalidInput(
-                "The cursor is invalid: use the `next` or `previous` link of a page as it is.",
-                fields={"cursor": ["not a cursor this server wrote"]},
-            )
-        return cursor
+    def position_valid(self, position: str) -> bool:
+        return position.isascii() and position.isdigit()

@@ -182,7 +182,9 @@ def test_a_failed_rollout_rolls_back_to_the_last_good_revision(api, stack):
     stack.watcher()
     finished(accepted(api.create({"identifier": "atomic", "image": "nginx:1.27", "replicas": 2})))
     healthy("atomic", available_replicas=2)
-    finished(accepted(api.update("atomic", {"replicas": 3, "wait": {"timeout_seconds": 120}})))
+    good = finished(accepted(api.update("atomic", {"replicas": 3, "wait": {"timeout_seconds": 120}})))
+    # Revision 2 is the last good one only once its rollout completed: wait for that before breaking it.
+    assert rollout_ended(good.request_id).rollout == "COMPLETE"
     bad = accepted(api.update("atomic", {"image": "nginx:fail", "message": "try the broken build",
                                          "wait": {"timeout_seconds": 120, "rollback_on_failure": True}}))
     failed = rollout_ended(bad)
