@@ -86,4 +86,4 @@ class HighestNumberFirstPagination(NewestFirstPagination):
     ordering = ("-number",)
 
     def position_valid(self, position: str) -> bool:
-        return position.isascii() and position.isdigit()
+        return position.isascii() and position.isdigit() and len(position) <= 18  # fits a bigint
