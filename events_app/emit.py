@@ -69,9 +69,22 @@ def request_event(kind: str, request, *, user_external_id: str) -> events.Event:
     )
 
 
-def request_accepted(request, *, user_external_id: str) -> None:
-    """Inside the transaction that stored a new request."""
-    publish_after_commit(request_event(events.REQUEST_ACCEPTED, request, user_external_id=user_external_id))
+def request_accepted(request, *, user_external_id: str) -> tuple[str, bytes, str, object] | None:
+    """Inside the transaction that stored a new request: writes the event's outbox row and returns
+    the message for the request's publisher to send first, (subject, payload, msg_id,
+    on_done(PublishResult)), or None when events are off. Sent on the same connection and acked
+    before the request goes out, the event is in the stream before the worker can finish the
+    request; its `request.succeeded` therefore never overtakes its `request.accepted`."""
+    if not settings.K8SDM_EVENTS_ENABLED:
+        return None
+    event = request_event(events.REQUEST_ACCEPTED, request, user_external_id=user_external_id)
+    row = outbox.add(event)
+
+    def done(result) -> None:
+        if result.ok:
+            outbox.stamper().add(row.pk)
+
+    return event.subject, event.to_bytes(), event.msg_id, done
 
 
 def request_finished(request, *, user_external_id: str) -> None:

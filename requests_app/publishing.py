@@ -68,8 +68,10 @@ class RequestPublisher:
         self.publisher.stop()  # no more acks come in after this
         self._stamper.stop()
 
-    def publish_in_background(self, message: ApplyRequest) -> None:
-        """Hand the message to the publisher and return at once; the ack is stamped later."""
+    def publish_in_background(self, message: ApplyRequest, *, preceded_by=None) -> None:
+        """Hand the message to the publisher and return at once; the ack is stamped later.
+        `preceded_by`: (subject, payload, msg_id, on_done) published and answered first (see
+        `Publisher.publish_in_background`)."""
 
         def done(result):
             try:
@@ -86,7 +88,8 @@ class RequestPublisher:
         with self._idle:
             self._inflight += 1
         self.publisher.publish_in_background(
-            subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id, on_done=done
+            subject=message.subject, payload=message.to_bytes(), msg_id=message.msg_id, on_done=done,
+            preceded_by=preceded_by,
         )
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -97,10 +100,12 @@ class RequestPublisher:
                 return False
         return self._stamper.wait_empty(max(0.0, deadline - time.monotonic()))
 
-    def publish_after_commit(self, request: DeploymentRequest) -> None:
-        """Call inside the transaction that created `request`: publishes once it has committed."""
+    def publish_after_commit(self, request: DeploymentRequest, *, preceded_by=None) -> None:
+        """Call inside the transaction that created `request`: publishes once it has committed.
+        `preceded_by`: a message JetStream must have stored first (its `request.accepted` event),
+        as (subject, payload, msg_id, on_done(PublishResult))."""
         message = message_for(request)
-        transaction.on_commit(lambda: self.publish_in_background(message))
+        transaction.on_commit(lambda: self.publish_in_background(message, preceded_by=preceded_by))
 
     def publish_now(self, message: ApplyRequest, *, fresh: bool = False) -> bool:
         """Publish and wait for the ack; True (and published_at stamped) when JetStream took it.
@@ -158,8 +163,8 @@ def installed(publisher: RequestPublisher):
         publisher.stop()
 
 
-def publish_after_commit(request: DeploymentRequest) -> None:
-    current().publish_after_commit(request)
+def publish_after_commit(request: DeploymentRequest, *, preceded_by=None) -> None:
+    current().publish_after_commit(request, preceded_by=preceded_by)
 
 
 def publish_now(message: ApplyRequest, *, fresh: bool = False) -> bool:

@@ -56,6 +56,12 @@ class OutboxRelay:
         if not self.publisher.connected:
             return 0
         db_hygiene()
+        # The events' outbox (events_app/outbox.py) first: a request's `request.accepted` event
+        # then reaches the events stream before the worker can finish the request and publish
+        # its `request.succeeded`, even when both publishes were missed.
+        relayed_events = events_outbox.relay(self.publisher)
+        if relayed_events:
+            logger.info("outbox relay published %d pending event(s)", relayed_events)
         claimed = outbox.claim_pending()
         acked = []
         if claimed:
@@ -69,10 +75,6 @@ class OutboxRelay:
         if acked:
             outbox.mark_published(acked)
             metrics.OUTBOX_PUBLISHED.inc(len(acked))
-        # The events' outbox (events_app/outbox.py): events whose after-commit publish was missed.
-        relayed_events = events_outbox.relay(self.publisher)
-        if relayed_events:
-            logger.info("outbox relay published %d pending event(s)", relayed_events)
         if time.monotonic() - self._last_sweep >= min(60.0, settings.K8SDM_STALE_REQUEST_SECONDS / 2):
             self._last_sweep = time.monotonic()
             self._republish_stale()

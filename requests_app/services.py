@@ -133,8 +133,8 @@ def _accept_once(
         correlation_id=correlation_id,
         **extras,
     )
-    publish_after_commit(request)
-    events.request_accepted(request, user_external_id=user.user_external_id)
+    # The accepted event goes out first, on the request's own connection (events_app/emit.py).
+    publish_after_commit(request, preceded_by=events.request_accepted(request, user_external_id=user.user_external_id))
 
     def accepted():
         metrics.REQUESTS_ACCEPTED.labels(action).inc()

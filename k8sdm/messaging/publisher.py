@@ -145,8 +145,22 @@ class Publisher:
         except Exception as exc:  # noqa: BLE001 - callers fall back (outbox, retry); never fail them
             return PublishResult(ok=False, error=f"{type(exc).__name__}: {exc}")
 
-    def publish_in_background(self, *, subject: str, payload: bytes, msg_id: str, on_done, timeout: float = 2.0):
-        """Publish without waiting; `on_done(PublishResult)` runs on the publisher's thread."""
+    def publish_in_background(self, *, subject: str, payload: bytes, msg_id: str, on_done, timeout: float = 2.0,
+                              preceded_by: tuple[str, bytes, str, object] | None = None):
+        """Publish without waiting; `on_done(PublishResult)` runs on the publisher's thread.
+
+        `preceded_by` (subject, payload, msg_id, on_done): a message published first, and this one
+        only once JetStream answered it (acked or not), so the first is stored before anything
+        this one causes (an api's `request.accepted` event before its request reaches a worker)."""
+
+        async def ordered():
+            first_subject, first_payload, first_msg_id, first_done = preceded_by
+            first = await self.publish_async(first_subject, first_payload, first_msg_id, timeout)
+            try:
+                first_done(first)
+            except Exception as exc:  # noqa: BLE001 - the first message's bookkeeping never stops the second
+                logger.warning("callback of %s failed: %s", first_msg_id, exc)
+            return await self.publish_async(subject, payload, msg_id, timeout)
 
         def done(future):
             try:
@@ -156,8 +170,11 @@ class Publisher:
             on_done(result)
 
         try:
-            self.submit(self.publish_async(subject, payload, msg_id, timeout)).add_done_callback(done)
+            coro = ordered() if preceded_by else self.publish_async(subject, payload, msg_id, timeout)
+            self.submit(coro).add_done_callback(done)
         except ConnectionError as exc:
+            if preceded_by:
+                preceded_by[3](PublishResult(ok=False, error=str(exc)))
             on_done(PublishResult(ok=False, error=str(exc)))
 
     def publish_many(self, items: list[tuple[str, bytes, str]], timeout: float = 2.0) -> list[PublishResult]:

@@ -118,9 +118,6 @@ def test_a_user_may_open_only_a_bounded_number_of_streams(events_stack):
             client.close()
 
 
-@pytest.mark.xfail(strict=False, reason="KNOWN BUG (issue 15, open): since the events outbox, a request's "
-                   "request.succeeded can reach the stream before its request.accepted (the api's after-commit "
-                   "event publish is overtaken by the worker's); to be fixed, then this mark removed")
 def test_events_of_a_create_update_delete_arrive_in_order_and_nothing_of_another_users(events_stack):
     events_stack.worker()
     events_stack.watcher()
@@ -162,6 +159,35 @@ def test_events_of_a_create_update_delete_arrive_in_order_and_nothing_of_another
     finally:
         alice.close()
         bob.close()
+
+
+def test_under_a_burst_every_requests_accepted_event_comes_before_its_outcome(events_stack):
+    """The accepted event is acked on the api's connection before the request goes out, so no
+    worker can finish it first, however busy the api's publisher is (a burst of parallel creates)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    events_stack.worker()
+    _, api = events_stack.api()
+    client = SseClient(events_stack.events_url, user="burst@example.com").wait_connected()
+    count = 40
+
+    def create(n: int) -> int:
+        return requests.post(api + CREATE_URL, json=config(f"burst-{n}", request_id=f"burst-{n}"),
+                             headers={"X-User-Id": "burst@example.com"}, timeout=30).status_code
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(create, range(count))) == {202}
+        seen = client.wait_for(lambda evs: sum(e.kind == events.REQUEST_SUCCEEDED for e in evs) == count,
+                               f"{count} requests to succeed", timeout=60)
+        position = {(e.kind, e.data["data"]["request_id"]): i for i, e in enumerate(seen)
+                    if e.kind.startswith("request.")}
+        overtaken = [n for n in range(count)
+                     if position[(events.REQUEST_SUCCEEDED, f"burst-{n}")] < position[(events.REQUEST_ACCEPTED, f"burst-{n}")]]
+        assert overtaken == []
+        assert len(position) == 2 * count
+    finally:
+        client.close()
 
 
 def test_a_stream_survives_a_nats_restart(transactional_db, cluster, settings, tmp_path):
