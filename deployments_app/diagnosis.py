@@ -3,20 +3,29 @@ Warning events, a one-line summary; and its pods' logs, bounded.
 
 Read by the api with a short timeout (K8SDM_DIAGNOSIS_TIMEOUT_SECONDS) and kept a few seconds per
 process (K8SDM_DIAGNOSIS_CACHE_SECONDS), so a page refresh does not hammer the API server; never
-stored. Any failure to read the cluster is `Unavailable` (503 with Retry-After). The pods shown are
-found through the owner chain (Deployment uid -> ReplicaSets -> Pods), never by name alone, so a
-caller can never reach another deployment's pod.
+stored. Any failure to read the cluster is `Unavailable` (503 with Retry-After).
+
+The api reads only pods, events and pod logs (its RBAC grants nothing else): the Deployment itself
+(uid, replicas, conditions) is the row the sync keeps. A pod is the deployment's only when it
+carries all three of k8sdm's labels for it (name, managed-by, owner hash: reserved keys no user of
+k8sdm can set) and its controller is a ReplicaSet named `<identifier>-<pod-template-hash>` with
+the pod's own `pod-template-hash` label, the name the Deployment controller gives its
+ReplicaSets; another deployment's ReplicaSet can never have that name, since a name adds at least
+one more dash. ReplicaSet Warning events (FailedCreate from a quota, when no pod exists at all)
+are matched by the same name rule, Deployment events by name and uid.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
 from django.conf import settings
 
 from deployments_app import k8s
-from deployments_app.models import Deployment
+from deployments_app.config import MANAGED_BY_LABEL, MANAGED_BY_VALUE, NAME_LABEL, OWNER_LABEL, owner_label_value
+from deployments_app.models import Deployment, DeploymentStatus
 from k8sdm.errors import Conflict, InvalidInput, NotFound, Unavailable
 
 MAX_PODS = 50
@@ -48,33 +57,49 @@ def _owned_by(obj: dict, uids: set[str]) -> bool:
     return any(ref.get("uid") in uids and ref.get("controller") for ref in refs)
 
 
-def _selector(live: dict) -> str:
-    labels = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+# The apiserver's alphabet for generated name suffixes (pod-template-hash included).
+_HASH = "[bcdfghjklmnpqrstvwxz2456789]{1,10}"
 
 
-def _revision(obj: dict) -> int:
-    try:
-        return int(((obj.get("metadata") or {}).get("annotations") or {}).get("deployment.kubernetes.io/revision", 0))
-    except ValueError:
-        return 0
+def _replicaset_name(identifier: str) -> re.Pattern:
+    return re.compile(rf"{re.escape(identifier)}-({_HASH})")
 
 
-def _live_tree(deployment: Deployment) -> tuple[dict | None, list[dict], list[dict]]:
-    """(live Deployment or None, its ReplicaSets, their Pods) through the owner chain."""
-    live = k8s.read_deployment_quick(deployment.namespace, deployment.identifier)
-    if live is None:
-        return None, [], []
-    selector = _selector(live)
-    if not selector:
-        return live, [], []
-    uid = live["metadata"].get("uid")
-    replicasets = [rs for rs in k8s.list_replicasets(deployment.namespace, selector) if _owned_by(rs, {uid})]
-    rs_uids = {rs["metadata"].get("uid") for rs in replicasets}
-    pods = [pod for pod in k8s.list_pods(deployment.namespace, selector) if _owned_by(pod, rs_uids)]
-    replicasets.sort(key=_revision, reverse=True)
+def _controller(obj: dict) -> dict:
+    return next((ref for ref in (obj.get("metadata") or {}).get("ownerReferences") or [] if ref.get("controller")),
+                {})
+
+
+def _pod_selector(deployment: Deployment) -> str:
+    return (f"{NAME_LABEL}={deployment.identifier},{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},"
+            f"{OWNER_LABEL}={owner_label_value(deployment.owner.user_external_id)}")
+
+
+def _exists(deployment: Deployment) -> bool:
+    return bool(deployment.uid) and deployment.status != DeploymentStatus.DELETED
+
+
+def _live_tree(deployment: Deployment) -> tuple[list[dict], list[dict]]:
+    """(its ReplicaSets, newest first, as seen through their pods; its Pods): see the module docstring."""
+    if not _exists(deployment):
+        return [], []
+    rs_name = _replicaset_name(deployment.identifier)
+    pods, sets = [], {}
+    for pod in k8s.list_pods(deployment.namespace, _pod_selector(deployment)):
+        owner = _controller(pod)
+        match = rs_name.fullmatch(owner.get("name") or "")
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        if owner.get("kind") != "ReplicaSet" or not match or labels.get("pod-template-hash") != match.group(1):
+            continue
+        pods.append(pod)
+        created = (pod.get("metadata") or {}).get("creationTimestamp") or ""
+        rs = sets.setdefault(owner["name"], {"metadata": {"name": owner["name"], "uid": owner.get("uid", "")},
+                                             "pods": [], "newest": ""})
+        rs["pods"].append(pod)
+        rs["newest"] = max(rs["newest"], created)
+    replicasets = sorted(sets.values(), key=lambda rs: (rs["newest"], rs["metadata"]["name"]), reverse=True)
     pods.sort(key=lambda pod: pod["metadata"]["name"])
-    return live, replicasets, pods[:MAX_PODS]
+    return replicasets, pods[:MAX_PODS]
 
 
 def _container(status: dict) -> dict:
@@ -115,35 +140,48 @@ def _pod(pod: dict) -> dict:
     }
 
 
-def _events(namespace: str, names: list[str]) -> list[dict]:
-    """Warning events about these objects, newest first, one per (object, reason, message)."""
+def _warnings(deployment: Deployment, pod_names: set[str]) -> list[dict]:
+    """The Warning events about the Deployment (its name and uid), its ReplicaSets (the name rule)
+    and these pods; three reads, one per kind."""
+    ns, identifier = deployment.namespace, deployment.identifier
+    rs_name = _replicaset_name(identifier)
+    found = [e for e in k8s.list_events(ns, involved_name=identifier, kind="Deployment", event_type="Warning")
+             if (e.get("involvedObject") or {}).get("uid") in ("", None, deployment.uid)]
+    found += [e for e in k8s.list_events(ns, kind="ReplicaSet", event_type="Warning")
+              if rs_name.fullmatch((e.get("involvedObject") or {}).get("name") or "")]
+    if pod_names:
+        found += [e for e in k8s.list_events(ns, kind="Pod", event_type="Warning")
+                  if (e.get("involvedObject") or {}).get("name") in pod_names]
+    return found
+
+
+def _events(found: list[dict]) -> list[dict]:
+    """Events newest first, one per (object, reason, message)."""
     seen: dict[tuple, dict] = {}
-    for name in names:
-        for event in k8s.list_events(namespace, name, event_type="Warning"):
-            involved = event.get("involvedObject") or {}
-            key = (involved.get("kind"), involved.get("name"), event.get("reason"), event.get("message"))
-            last = event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get(
-                "creationTimestamp") or ""
-            row = {
-                "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
-                "reason": event.get("reason", ""),
-                "message": event.get("message", ""),
-                "count": int(event.get("count") or 1),
-                "last_seen": last,
-            }
-            if key in seen:
-                seen[key]["count"] += row["count"]
-                seen[key]["last_seen"] = max(seen[key]["last_seen"], last)
-            else:
-                seen[key] = row
+    for event in found:
+        involved = event.get("involvedObject") or {}
+        key = (involved.get("kind"), involved.get("name"), event.get("reason"), event.get("message"))
+        last = event.get("lastTimestamp") or event.get("eventTime") or (event.get("metadata") or {}).get(
+            "creationTimestamp") or ""
+        row = {
+            "object": f"{involved.get('kind', '')}/{involved.get('name', '')}",
+            "reason": event.get("reason", ""),
+            "message": event.get("message", ""),
+            "count": int(event.get("count") or 1),
+            "last_seen": last,
+        }
+        if key in seen:
+            seen[key]["count"] += row["count"]
+            seen[key]["last_seen"] = max(seen[key]["last_seen"], last)
+        else:
+            seen[key] = row
     return sorted(seen.values(), key=lambda row: row["last_seen"], reverse=True)[:MAX_EVENTS]
 
 
-def summarize(*, live: dict | None, replicasets: list[dict], pods: list[dict], events: list[dict]) -> str:
+def summarize(*, exists: bool, wanted: int, replicasets: list[dict], pods: list[dict], events: list[dict]) -> str:
     """The one line a person reads first."""
-    if live is None:
+    if not exists:
         return "The deployment does not exist in the cluster."
-    wanted = int((live.get("spec") or {}).get("replicas", 1) or 0)
     current = [p for p in pods if p["_rs"] == (replicasets[0]["metadata"]["name"] if replicasets else None)]
     total = max(wanted, len(current))
 
@@ -193,33 +231,47 @@ def diagnose(deployment: Deployment) -> dict:
     return result
 
 
+def _with_failing_replicasets(replicasets: list[dict], warnings: list[dict]) -> list[dict]:
+    """Add the ReplicaSets known only from their Warning events (no pod could be created: a quota)
+    and order all by their latest sign of life (newest pod or event), so the current one is first."""
+    by_name = {rs["metadata"]["name"]: rs for rs in replicasets}
+    for event in warnings:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") != "ReplicaSet":
+            continue
+        seen = event.get("lastTimestamp") or event.get("eventTime") or ""
+        rs = by_name.setdefault(involved.get("name"), {"metadata": {"name": involved.get("name"),
+                                                                    "uid": involved.get("uid", "")},
+                                                       "pods": [], "newest": ""})
+        rs["newest"] = max(rs["newest"], seen)
+    return sorted(by_name.values(), key=lambda rs: (rs["newest"], rs["metadata"]["name"]), reverse=True)
+
+
 def _build(deployment: Deployment) -> dict:
-    live, replicasets, raw_pods = _live_tree(deployment)
-    rs_of = {}
-    for pod in raw_pods:
-        owner = next((r.get("name") for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")), None)
-        rs_of[pod["metadata"]["name"]] = owner
-    pods = [{**_pod(p), "_rs": rs_of[p["metadata"]["name"]]} for p in raw_pods]
-    names = [deployment.identifier] + [rs["metadata"]["name"] for rs in replicasets[:3]] + [p["name"] for p in pods]
-    events = _events(deployment.namespace, names) if live is not None else []
-    summary = summarize(live=live, replicasets=replicasets, pods=pods, events=events)
+    replicasets, raw_pods = _live_tree(deployment)
+    exists = _exists(deployment)
+    pods = [{**_pod(p), "_rs": _controller(p).get("name")} for p in raw_pods]
+    warnings = _warnings(deployment, {p["name"] for p in pods}) if exists else []
+    replicasets = _with_failing_replicasets(replicasets, warnings)
+    events = _events(warnings)
+    wanted = int(deployment.replicas if deployment.replicas is not None else 1)
+    summary = summarize(exists=exists, wanted=wanted, replicasets=replicasets, pods=pods, events=events)
     current = replicasets[0] if replicasets else None
-    status = (live or {}).get("status") or {}
+    current_pods = [p for p in pods if current and p["_rs"] == current["metadata"]["name"]]
     return {
         "identifier": deployment.identifier,
         "namespace": deployment.namespace,
-        "exists": live is not None,
+        "exists": exists,
         "summary": summary,
         "conditions": [
             {key: c.get(key, "") for key in ("type", "status", "reason", "message")}
-            for c in status.get("conditions") or []
-        ],
+            for c in (deployment.conditions or []) if isinstance(c, dict)
+        ] if exists else [],
         "replicaset": None if current is None else {
             "name": current["metadata"]["name"],
-            "revision": _revision(current),
-            "replicas": int((current.get("spec") or {}).get("replicas") or 0),
-            "ready_replicas": int((current.get("status") or {}).get("readyReplicas") or 0),
-            "available_replicas": int((current.get("status") or {}).get("availableReplicas") or 0),
+            "pod_template_hash": current["metadata"]["name"][len(deployment.identifier) + 1:],
+            "replicas": len(current_pods),
+            "ready_replicas": sum(p["ready"] for p in current_pods),
         },
         "pods": [{**{k: v for k, v in p.items() if k != "_rs"}, "replicaset": p["_rs"] or ""} for p in pods],
         "events": events,
@@ -233,7 +285,7 @@ def pod_logs(deployment: Deployment, *, pod: str | None = None, container: str |
     max_lines, max_bytes = settings.K8SDM_LOGS_MAX_LINES, settings.K8SDM_LOGS_MAX_BYTES
     lines_wanted = min(tail or DEFAULT_TAIL, max_lines)
     try:
-        live, replicasets, pods = _live_tree(deployment)
+        replicasets, pods = _live_tree(deployment)
         if pod is None:
             current = replicasets[0]["metadata"]["uid"] if replicasets else None
             ordered = sorted(pods, key=lambda p: not _owned_by(p, {current}))

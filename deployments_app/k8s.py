@@ -196,37 +196,19 @@ def _configured_client() -> client.ApiClient:
         raise K8sError(status=0, reason="NotConfigured", message=str(exc)[:500]) from None
 
 
-def _quick_apps() -> client.AppsV1Api:
-    return client.AppsV1Api(_configured_client())
-
-
-def read_deployment_quick(namespace: str, name: str) -> dict | None:
-    """The live Deployment with the diagnosis timeout, or None if it does not exist."""
-    try:
-        return _call("get", _quick_apps().read_namespaced_deployment, name, namespace,
-                     _timeout_value=_diagnosis_timeout())
-    except K8sError as exc:
-        if exc.not_found:
-            return None
-        raise
-
-
-def list_replicasets(namespace: str, label_selector: str) -> list[dict]:
-    data = _call("list", _quick_apps().list_namespaced_replica_set, namespace, label_selector=label_selector,
-                 _timeout_value=_diagnosis_timeout())
-    return (data or {}).get("items") or []
-
-
 def list_pods(namespace: str, label_selector: str) -> list[dict]:
     data = _call("list", core().list_namespaced_pod, namespace, label_selector=label_selector,
                  _timeout_value=_diagnosis_timeout())
     return (data or {}).get("items") or []
 
 
-def list_events(namespace: str, involved_name: str, *, event_type: str | None = None) -> list[dict]:
-    """The core/v1 Events about the object named `involved_name` in `namespace` (of one type if given)."""
-    selector = f"involvedObject.name={involved_name}" + (f",type={event_type}" if event_type else "")
-    data = _call("list", core().list_namespaced_event, namespace, field_selector=selector,
+def list_events(namespace: str, involved_name: str | None = None, *, kind: str | None = None,
+                event_type: str | None = None, limit: int = 1000) -> list[dict]:
+    """The core/v1 Events in `namespace` about the object named `involved_name` and/or of `kind`
+    (of one type if given), at most `limit`."""
+    selector = ",".join(f"{key}={value}" for key, value in (
+        ("involvedObject.name", involved_name), ("involvedObject.kind", kind), ("type", event_type)) if value)
+    data = _call("list", core().list_namespaced_event, namespace, field_selector=selector, limit=limit,
                  _timeout_value=_diagnosis_timeout())
     return (data or {}).get("items") or []
 

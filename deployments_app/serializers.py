@@ -338,11 +338,12 @@ class ConditionSerializer(ReasonSerializer):
 
 
 class ReplicaSetDiagnosisSerializer(serializers.Serializer):
+    """Seen through its pods and Warning events (the api does not read ReplicaSets)."""
+
     name = serializers.CharField()
-    revision = serializers.IntegerField()
-    replicas = serializers.IntegerField()
+    pod_template_hash = serializers.CharField()
+    replicas = serializers.IntegerField(help_text="Its pods that exist.")
     ready_replicas = serializers.IntegerField()
-    available_replicas = serializers.IntegerField()
 
 
 class DiagnosisOutputSerializer(serializers.Serializer):
@@ -353,7 +354,7 @@ class DiagnosisOutputSerializer(serializers.Serializer):
     exists = serializers.BooleanField(help_text="False when the Deployment is not in the cluster.")
     summary = serializers.CharField(help_text='One line, e.g. "2 of 3 pods cannot pull image nginx:fail: '
                                               'ImagePullBackOff".')
-    conditions = ConditionSerializer(many=True)
+    conditions = ConditionSerializer(many=True, help_text="The Deployment's conditions as the sync last recorded them.")
     replicaset = ReplicaSetDiagnosisSerializer(allow_null=True, help_text="The current (newest) ReplicaSet.")
     pods = PodDiagnosisSerializer(many=True)
     events = EventDiagnosisSerializer(many=True, help_text="Warning events, newest first, deduplicated.")

@@ -56,6 +56,8 @@ class Emulator:
         self.started = time.time()
         self.requests_total = 0
         self.requests_by_verb: dict[str, int] = {}
+        # "<group>/<resource>[/<subresource>] <verb>" -> count, as an RBAC rule names it ("" group: core)
+        self.requests_by_rule: dict[str, int] = {}
         self.responses_by_code: dict[int, int] = {}
         self.watches_total = 0
         self.handler_ms: dict[str, float] = {}  # time in handlers per verb (watches excluded)
@@ -113,6 +115,7 @@ class Emulator:
                           "events_total": self.store.events_total},
             "watches": {"open": len(self.store.all_watchers()), "total": self.watches_total},
             "requests": {"total": self.requests_total, "by_verb": dict(self.requests_by_verb),
+                         "by_rule": dict(self.requests_by_rule),
                          "handler_ms_by_verb": {k: round(v, 3) for k, v in self.handler_ms.items()},
                          "by_code": {str(k): v for k, v in self.responses_by_code.items()}},
             "faults": self.faults.describe(),
@@ -131,6 +134,9 @@ class Emulator:
             if r.kind != "admin":
                 self.requests_total += 1
                 self.requests_by_verb[r.verb] = self.requests_by_verb.get(r.verb, 0) + 1
+                if r.res is not None:
+                    rule = f"{r.res.group}/{r.res.name}{'/' + r.sub if r.sub else ''} {r.verb}"
+                    self.requests_by_rule[rule] = self.requests_by_rule.get(rule, 0) + 1
                 if self.faults.latency_ms:
                     await asyncio.sleep(self.faults.latency_ms / 1000.0)
                 if self.faults.rules:

@@ -2,8 +2,8 @@
 
 Allowed (DESIGN section 7, issue 7):
 - migrate: nothing (no binding, no token mounted);
-- api: read-only for a diagnosis (issue 14): get/list pods and events, get pods/log, get
-  apps/deployments, list apps/replicasets, in the target namespaces only;
+- api: read-only for a diagnosis (issue 14): get/list pods and events, get pods/log, in the
+  target namespaces only, nothing else (the Deployment itself comes from its row);
 - worker: get/create/update/delete apps/deployments (exactly the verbs it calls), in the target
   namespaces only;
 - watcher: get/list/watch apps/deployments, in the target namespaces only;
@@ -19,8 +19,7 @@ ALLOWED = {
     "k8sdm-watcher": {("apps", "deployments", frozenset({"get", "list", "watch"}))},
     "k8sdm-api": {
         ("", "pods", frozenset({"get", "list"})), ("", "events", frozenset({"get", "list"})),
-        ("", "pods/log", frozenset({"get"})), ("apps", "deployments", frozenset({"get"})),
-        ("apps", "replicasets", frozenset({"list"})),
+        ("", "pods/log", frozenset({"get"})),
     },
 }
 NO_PERMISSIONS = {"k8sdm-migrate", "k8sdm-events", "k8sdm-notifier"}
@@ -105,14 +104,13 @@ def test_the_grants_cover_what_the_kubernetes_adapter_calls():
     # deployments_app/k8s.py: read/create/replace/delete_namespaced_deployment (worker),
     # list/watch (watcher). If it starts calling something else, the Roles must follow.
     source = (helpers.ROOT / "deployments_app" / "k8s.py").read_text()
-    calls = set(__import__("re").findall(r"\b(?:api|apps\(\)|_quick_apps\(\)|core\(\))\.(\w+)", source))
+    calls = set(__import__("re").findall(r"\b(?:api|apps\(\)|core\(\))\.(\w+)", source))
     assert "read_namespaced_deployment" in calls
     assert calls <= {
         "read_namespaced_deployment", "create_namespaced_deployment", "replace_namespaced_deployment",
         "delete_namespaced_deployment", "list_namespaced_deployment", "list_deployment_for_all_namespaces",
         # the api's diagnosis reads (k8sdm-api)
-        "list_namespaced_replica_set", "list_namespaced_pod", "list_namespaced_event",
-        "read_namespaced_pod_log",
+        "list_namespaced_pod", "list_namespaced_event", "read_namespaced_pod_log",
     }, calls
     assert {"list_namespaced_pod", "list_namespaced_event", "read_namespaced_pod_log"} <= calls
 
@@ -162,3 +160,33 @@ def test_the_workers_verbs_are_exactly_the_verbs_it_calls_through_a_whole_lifecy
     called = {verb for verb, count in after.items() if count > before.get(verb, 0)}
     (granted,) = [verbs for group, resource, verbs in ALLOWED["k8sdm-worker"] if resource == "deployments"]
     assert called == set(granted)
+
+
+def test_the_apis_diagnosis_and_logs_call_exactly_what_its_role_grants(db, cluster, apps_api):
+    """A diagnosis and a logs read of a failing deployment (pods, ReplicaSet and pod events, logs):
+    the emulator counts each call by RBAC rule; the api's Role grants those and nothing more."""
+    from rest_framework.test import APIClient
+
+    from deployments_app import diagnosis, k8s
+    from deployments_app.config import DeploymentConfig
+    from deployments_app.sync import deployment_sync
+    from tests import factories
+
+    user = factories.UserFactory(user_external_id="rbac@example.com")
+    cfg = DeploymentConfig.from_input({"identifier": "rbac", "image": "nginx:fail", "replicas": 2})
+    factories.DeploymentFactory(owner=user, identifier="rbac", desired_config=cfg.to_dict())
+    apps_api.create_namespaced_deployment("default", cfg.to_manifest(owner=user.user_external_id, request_pk=1))
+    deployment_sync(namespace="default", name="rbac", live=k8s.get_deployment("default", "rbac"), created=True)
+    api = APIClient()
+    api.credentials(HTTP_X_USER_ID="rbac@example.com")
+    before = dict(cluster.stats()["requests"]["by_rule"])
+    diagnosis.clear_cache()
+    body = api.get("/api/v1/deployments/rbac/diagnosis").json()
+    assert len(body["pods"]) == 2, body
+    logs = api.get("/api/v1/deployments/rbac/logs")
+    assert logs.status_code in (200, 409), logs.json()  # 409: the container has not started (image pull)
+    after = cluster.stats()["requests"]["by_rule"]
+    called = {rule for rule, count in after.items() if count > before.get(rule, 0)}
+    granted = {f"{group}/{resource} {verb}" for group, resource, verbs in ALLOWED["k8sdm-api"] for verb in verbs}
+    assert called <= granted, called - granted
+    assert called == {"/pods list", "/events list", "/pods/log get"}

@@ -8,7 +8,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from deployments_app import diagnosis
+from deployments_app import diagnosis, k8s
+from deployments_app.operations import deployment_reconcile
+from deployments_app.sync import deployment_sync
 from deployments_app.config import DeploymentConfig
 from tests import factories
 
@@ -44,7 +46,8 @@ def bob(db):
 @pytest.fixture
 def run(cluster, apps_api, alice):
     """run("web", image="nginx:fail", replicas=3, until=pred) creates alice's deployment row and
-    its Kubernetes Deployment, then waits (on the diagnosis itself) until `until(diagnosis)`."""
+    its Kubernetes Deployment, then waits (on the diagnosis itself, the row synced before each
+    look) until `until(diagnosis)`."""
     from users_app.models import User
 
     def make(identifier: str, *, owner: str = ALICE, until=None, timeout: float = 30.0, **config):
@@ -52,10 +55,17 @@ def run(cluster, apps_api, alice):
         user = User.objects.get(user_external_id=owner)
         deployment = factories.DeploymentFactory(owner=user, identifier=identifier, desired_config=cfg.to_dict())
         apps_api.create_namespaced_deployment("default", cfg.to_manifest(owner=owner, request_pk=1))
+        # What the worker does after a CREATE: the row takes the object's uid and status (the
+        # diagnosis reads the Deployment itself only from its row).
+        deployment_sync(namespace="default", name=identifier, live=k8s.get_deployment("default", identifier),
+                        created=True)
+        deployment.refresh_from_db()
         if until is not None:
             deadline = time.monotonic() + timeout
             while True:
                 diagnosis.clear_cache()
+                deployment_reconcile(namespace="default", name=identifier)  # the watcher's sync, in line
+                deployment.refresh_from_db()
                 result = diagnosis.diagnose(deployment)
                 if until(result):
                     break

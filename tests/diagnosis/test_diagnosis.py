@@ -132,3 +132,30 @@ def test_the_list_carries_the_stored_health_reason(run, alice):
     Deployment.objects.filter(identifier="web").update(health="DEGRADED", health_reason="ProgressDeadlineExceeded: x")
     (row,) = alice.get("/api/v1/deployments/").json()["results"]
     assert row["health_reason"] == "ProgressDeadlineExceeded: x"
+
+
+def test_only_its_own_pods_and_replicaset_events_never_a_neighbours_or_a_lookalikes(cluster, run, alice):
+    """The api reads no Deployment or ReplicaSet: a pod counts only with all of k8sdm's labels for
+    this deployment and a `<identifier>-<pod-template-hash>` ReplicaSet as its controller. A
+    neighbour whose name extends this one ("web-b": ReplicaSet "web-b-<hash>") and a bare pod with
+    copied labels (made by a cluster user, not through k8sdm) never show in "web"'s diagnosis."""
+    from kubernetes import client as k
+
+    core = k.CoreV1Api(cluster.api_client())
+    core.create_namespaced_resource_quota("default", {"metadata": {"name": "two-pods"}, "spec": {"hard": {"pods": "2"}}})
+    web = run("web", replicas=1, until=lambda d: sum(p["ready"] for p in d["pods"]) == 1)
+    (real,) = core.list_namespaced_pod("default", label_selector="app.kubernetes.io/name=web").items
+    core.create_namespaced_pod("default", {
+        "metadata": {"name": "web-lookalike", "labels": real.metadata.labels},
+        "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+    })
+    run("web-b", replicas=2, until=lambda d: any(e["reason"] == "FailedCreate" for e in d["events"]))
+    neighbour = alice.get(URL.format("web-b")).json()
+    assert neighbour["summary"].startswith("2 of 2 pods cannot be created: FailedCreate")
+    assert neighbour["replicaset"]["name"].startswith("web-b-") and neighbour["pods"] == []
+    body = alice.get(URL.format("web")).json()
+    assert [p["name"] for p in body["pods"]] == [real.metadata.name]
+    assert body["events"] == []
+    assert body["summary"] == "1 of 1 pods ready"
+    assert body["replicaset"]["name"] == real.metadata.owner_references[0].name
+    assert web.uid and body["exists"] is True
