@@ -37,6 +37,12 @@ class Deployment(models.Model):
 
     # What the manager was last asked for (the merged config of the newest accepted request).
     desired_config = models.JSONField(default=dict)
+    # What desired_config asks of the cluster in all (replicas, and each container's CPU cores and
+    # memory bytes x replicas), written with it: the per-user quotas sum these in SQL
+    # (requests_app/quotas.py), so checking a request does not read every config of its user.
+    ask_replicas = models.IntegerField(default=0)
+    ask_cpu = models.DecimalField(max_digits=30, decimal_places=9, default=0)
+    ask_memory = models.DecimalField(max_digits=40, decimal_places=3, default=0)
     # What the manager last wrote to the cluster (the config of the last request applied); None before.
     applied_config = models.JSONField(null=True, blank=True)
 

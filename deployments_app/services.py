@@ -12,6 +12,7 @@ from django.utils import timezone
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from k8sdm.errors import Conflict, NotFound
 from users_app.models import User
+from users_app.policy import container_ask
 
 
 def _identifier_taken(identifier: str) -> Conflict:
@@ -21,6 +22,13 @@ def _identifier_taken(identifier: str) -> Conflict:
         code="identifier_taken",
         fields={"identifier": ["already exists"]},
     )
+
+
+def asks_of(config: dict) -> dict:
+    """The ask_* fields for `config` (see the model): what the quotas add up."""
+    replicas = int(config.get("replicas", 1) or 0)
+    ask = container_ask(config)
+    return {"ask_replicas": replicas, "ask_cpu": ask["cpu"] * replicas, "ask_memory": ask["memory"] * replicas}
 
 
 def deployment_initiate(*, owner: User, config: dict) -> Deployment:
@@ -43,6 +51,7 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
                 status=DeploymentStatus.INITIATED,
                 health=DeploymentHealth.UNKNOWN,
                 desired_config=config,
+                **asks_of(config),
             )
         except IntegrityError:
             raise _identifier_taken(identifier) from None
@@ -52,6 +61,8 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     existing.owner = owner
     existing.namespace = config["namespace"]
     existing.desired_config = config
+    for field, value in asks_of(config).items():
+        setattr(existing, field, value)
     existing.applied_config = None
     existing.status = DeploymentStatus.INITIATED
     existing.status_reason = ""
@@ -83,5 +94,8 @@ def deployment_lock_for_change(*, owner: User, identifier: str) -> Deployment:
 
 def deployment_set_desired_config(*, deployment: Deployment, config: dict) -> Deployment:
     deployment.desired_config = config
-    deployment.save(update_fields=["desired_config", "updated_at"])
+    asks = asks_of(config)
+    for field, value in asks.items():
+        setattr(deployment, field, value)
+    deployment.save(update_fields=["desired_config", *asks, "updated_at"])
     return deployment

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import Count, Sum
+
 from deployments_app.models import Deployment, DeploymentStatus
 from users_app.models import User
 from users_app.policy import check_limit, container_ask, policy_check
@@ -22,19 +24,15 @@ TOTAL_LIMITS = ("max_deployments", "max_replicas_total", "max_cpu_total", "max_m
 
 
 def user_usage(user: User, *, replacing: Deployment | None = None) -> dict:
-    """What `user`'s live deployments ask for: deployments, replicas, and CPU and memory x replicas."""
+    """What `user`'s live deployments ask for: deployments, replicas, and CPU and memory x replicas;
+    one aggregate over the ask_* columns each row keeps with its desired config."""
     live = Deployment.objects.filter(owner=user).exclude(status=DeploymentStatus.DELETED)
     if replacing is not None:
         live = live.exclude(pk=replacing.pk)
-    usage = {"deployments": 0, "replicas": 0, "cpu": Decimal(0), "memory": Decimal(0)}
-    for config in live.values_list("desired_config", flat=True):
-        replicas = int(config.get("replicas", 1) or 0)
-        ask = container_ask(config)
-        usage["deployments"] += 1
-        usage["replicas"] += replicas
-        usage["cpu"] += ask["cpu"] * replicas
-        usage["memory"] += ask["memory"] * replicas
-    return usage
+    totals = live.aggregate(deployments=Count("pk"), replicas=Sum("ask_replicas"), cpu=Sum("ask_cpu"),
+                            memory=Sum("ask_memory"))
+    return {"deployments": totals["deployments"], "replicas": totals["replicas"] or 0,
+            "cpu": totals["cpu"] or Decimal(0), "memory": totals["memory"] or Decimal(0)}
 
 
 def quota_check(*, user: User, config: dict, replacing: Deployment | None = None) -> None:

@@ -7,6 +7,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from deployments_app.models import Deployment, DeploymentStatus
+from deployments_app.services import asks_of
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus, Revision, RevisionKind
 from users_app.models import User
 
@@ -29,6 +30,10 @@ class DeploymentFactory(DjangoModelFactory):
     desired_config = factory.LazyAttribute(
         lambda o: {"identifier": o.identifier, "namespace": o.namespace, "image": "nginx:1.27", "replicas": 1}
     )
+    # Kept with desired_config, as the services do (the quotas add them up).
+    ask_replicas = factory.LazyAttribute(lambda o: asks_of(o.desired_config)["ask_replicas"])
+    ask_cpu = factory.LazyAttribute(lambda o: asks_of(o.desired_config)["ask_cpu"])
+    ask_memory = factory.LazyAttribute(lambda o: asks_of(o.desired_config)["ask_memory"])
 
 
 def _hash(payload: dict) -> str:

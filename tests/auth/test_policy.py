@@ -244,3 +244,22 @@ def test_the_admin_refuses_a_policy_with_a_malformed_limit(client):
     errors = response.context["adminform"].form.errors
     assert set(errors) == {"max_cpu_total", "max_deployments", "allowed_namespaces"}
     assert not UserPolicy.objects.exists()
+
+
+def test_the_asks_the_totals_add_up_follow_the_desired_config_and_the_migration_fills_old_rows(alice, settings):
+    """Each row keeps what its desired config asks (replicas, CPU and memory x replicas) for the
+    quota's one aggregate; the migration that added the columns computed them for existing rows."""
+    import importlib
+    from decimal import Decimal
+
+    from django.apps import apps
+
+    settings.K8SDM_POLICY_MAX_CPU_TOTAL = "100"
+    assert create(alice, "w1", replicas=2, **resources(cpu="250m", memory="1Gi")).status_code == 202
+    assert alice.patch(change_url("w1"), {"replicas": 3}, format="json").status_code == 202
+    row = Deployment.objects.get(identifier="w1")
+    assert (row.ask_replicas, row.ask_cpu, row.ask_memory) == (3, Decimal("0.75"), Decimal(3 * 1024**3))
+    Deployment.objects.filter(pk=row.pk).update(ask_replicas=0, ask_cpu=0, ask_memory=0)
+    importlib.import_module("deployments_app.migrations.0005_deployment_asks").fill_asks(apps, None)
+    row.refresh_from_db()
+    assert (row.ask_replicas, row.ask_cpu, row.ask_memory) == (3, Decimal("0.75"), Decimal(3 * 1024**3))
