@@ -192,6 +192,17 @@ def bench_long_poll(stack: BenchStack, api: str, users, deployments, DeploymentR
             delays.append((at - commits[req.request_id]) * 1000)
     print(f"long-poll (?wait=30) answered after the commit: p50 {percentile(delays, 50):.1f} ms, "
           f"p99 {percentile(delays, 99):.1f} ms, max {max(delays):.1f} ms over {len(delays)} requests")
+    # The floor: the same GET of a finished request without ?wait (client, HTTP, the api's
+    # middleware and read), one at a time; the long-poll's own share is the difference.
+    plain = []
+    for req in reqs[warmup:]:
+        started = time.time()
+        response = requests.get(f"{api}/api/v1/requests/{req.request_id}",
+                                headers={"X-User-Id": req.user.user_external_id}, timeout=60)
+        assert response.status_code == 200, response.status_code
+        plain.append((time.time() - started) * 1000)
+    print(f"the same GET without ?wait (the floor): p50 {percentile(plain, 50):.1f} ms, p99 {percentile(plain, 99):.1f} ms;"
+          f" long-poll minus floor at p50: {percentile(delays, 50) - percentile(plain, 50):.1f} ms")
 
 
 def main() -> int:
