@@ -17,7 +17,7 @@ from django.db.models import Count, Sum
 
 from deployments_app.models import Deployment, DeploymentStatus
 from users_app.models import User
-from users_app.policy import check_limit, container_ask, policy_check
+from users_app.policy import check_limit, container_ask, policy_check, policy_row_of
 
 
 TOTAL_LIMITS = ("max_deployments", "max_replicas_total", "max_cpu_total", "max_memory_total")
@@ -39,8 +39,9 @@ def quota_check(*, user: User, config: dict, replacing: Deployment | None = None
     """Refuse `config` (a complete, validated deployment config) if `user` may not run it.
 
     Must run inside the transaction that stores the request: it locks the user's row until commit."""
-    User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True).first()
-    limits = policy_check(user=user, config=config).limits
+    # The lock and the policy in one statement (the policy row joined, only the user's row locked).
+    locked = User.objects.select_for_update(of=("self",)).select_related("policy").get(pk=user.pk)
+    limits = policy_check(user=user, config=config, row=policy_row_of(locked)).limits
     if not any(limits[name] for name in TOTAL_LIMITS):
         return  # no total to check: the user's deployments need not be read
     replicas = int(config.get("replicas", 1) or 0)

@@ -70,8 +70,21 @@ def limit_valid(name: str, value: str) -> bool:
         return False
 
 
-def effective_policy(user: User) -> EffectivePolicy:
-    row = UserPolicy.objects.filter(user=user).first()
+_READ = object()
+
+
+def policy_row_of(user: User) -> UserPolicy | None:
+    """The user's policy row as loaded with the user (select_related("policy")), or None."""
+    try:
+        return user.policy
+    except UserPolicy.DoesNotExist:
+        return None
+
+
+def effective_policy(user: User, row: UserPolicy | None | object = _READ) -> EffectivePolicy:
+    """`row`: the user's UserPolicy (or None), when the caller has read it already."""
+    if row is _READ:
+        row = UserPolicy.objects.filter(user=user).first()
     limits = {}
     for name in LIMIT_FIELDS:
         value = (getattr(row, name, "") or "").strip() if row else ""
@@ -150,10 +163,11 @@ def check_limit(limit_name: str, limit: str, usage, ask, field: str, what: str) 
         )
 
 
-def policy_check(*, user: User, config: dict) -> EffectivePolicy:
+def policy_check(*, user: User, config: dict, row: UserPolicy | None | object = _READ) -> EffectivePolicy:
     """Refuse `config` (a complete, validated deployment config) if it breaks `user`'s policy on its own;
-    return the policy, whose totals the caller checks against the user's usage."""
-    policy = effective_policy(user)
+    return the policy, whose totals the caller checks against the user's usage. `row`: as for
+    effective_policy."""
+    policy = effective_policy(user, row)
     namespace = config["namespace"]
     if namespace not in policy.namespaces:
         raise PolicyDenied(

@@ -263,3 +263,21 @@ def test_the_asks_the_totals_add_up_follow_the_desired_config_and_the_migration_
     importlib.import_module("deployments_app.migrations.0005_deployment_asks").fill_asks(apps, None)
     row.refresh_from_db()
     assert (row.ask_replicas, row.ask_cpu, row.ask_memory) == (3, Decimal("0.75"), Decimal(3 * 1024**3))
+
+
+def test_a_create_checks_its_quota_in_two_statements_whatever_the_user_owns(alice, settings):
+    """The user's row is locked with its policy joined (one statement), then the usage is one
+    aggregate: no statement per deployment, no config read back."""
+    from django.test.utils import CaptureQueriesContext
+
+    policy_for("alice@example.com", max_deployments="100")
+    for n in range(5):
+        assert create(alice, f"w{n}").status_code == 202
+    with CaptureQueriesContext(connection) as queries:
+        assert create(alice, "w9").status_code == 202
+    sql = [q["sql"] for q in queries.captured_queries]
+    locks = [s for s in sql if "FOR UPDATE" in s and '"users_app_user"' in s.split("FROM", 1)[1][:40]]
+    assert len(locks) == 1 and '"users_app_userpolicy"' in locks[0], sql
+    assert not [s for s in sql if s.startswith('SELECT "users_app_userpolicy"')], sql
+    usage = [s for s in sql if "COUNT(" in s and '"deployments_app_deployment"' in s]
+    assert len(usage) == 1 and "desired_config" not in usage[0], sql
