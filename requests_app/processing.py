@@ -197,8 +197,9 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
             deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
                             applied=config if live is not None else None,
                             created=req.action == RequestAction.CREATE)
-        if req.rollout:
-            rollouts_observe(deployment_id=req.deployment_id)
+        # Its rollout (if it waits for one) and its revision may be complete at once (nothing in the
+        # pod template changed): no later sync would write anything to say so.
+        rollouts_observe(deployment_id=req.deployment_id)
         _log_result(req, started)
         return req.status
 

@@ -33,6 +33,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from deployments_app.config import DeploymentConfig
@@ -93,14 +94,23 @@ def judge(request: DeploymentRequest, deployment: Deployment, now) -> Verdict | 
     return None
 
 
-def rollouts_observe(*, deployment_id: int) -> int:
-    """Judge every applied, pending rollout of one deployment; returns how many ended."""
-    deployment = Deployment.objects.filter(pk=deployment_id).first()
+def _observe(deployments) -> int:
+    """Judge the applied, pending rollouts of the one deployment in `deployments` (a queryset) and
+    stamp its revisions that completed; returns how many rollouts ended. One query when there is
+    nothing to do (the common case: no pending rollout, every revision completed)."""
+    deployment = deployments.annotate(
+        has_pending=Exists(DeploymentRequest.objects.filter(
+            deployment_id=OuterRef("pk"), rollout=RolloutState.PENDING, status=RequestStatus.SUCCESS)),
+        has_uncompleted=Exists(Revision.objects.filter(deployment_id=OuterRef("pk"), completed_at__isnull=True)),
+    ).first()
     if deployment is None:
         return 0
-    revisions_mark_completed(deployment=deployment)
+    if deployment.has_uncompleted:
+        revisions_mark_completed(deployment=deployment)
+    if not deployment.has_pending:
+        return 0
     pending = list(DeploymentRequest.objects.filter(
-        deployment_id=deployment_id, rollout=RolloutState.PENDING, status=RequestStatus.SUCCESS).order_by("id"))
+        deployment_id=deployment.pk, rollout=RolloutState.PENDING, status=RequestStatus.SUCCESS).order_by("id"))
     now = timezone.now()
     ended = 0
     for request in pending:
@@ -110,11 +120,14 @@ def rollouts_observe(*, deployment_id: int) -> int:
     return ended
 
 
+def rollouts_observe(*, deployment_id: int) -> int:
+    """Judge every applied, pending rollout of one deployment; returns how many ended."""
+    return _observe(Deployment.objects.filter(pk=deployment_id))
+
+
 def rollouts_observe_key(*, namespace: str, name: str) -> int:
     """`rollouts_observe` for the deployment namespace/name (after a sync of it)."""
-    deployment_id = (Deployment.objects.filter(identifier=name, namespace=namespace)
-                     .values_list("pk", flat=True).first())
-    return rollouts_observe(deployment_id=deployment_id) if deployment_id is not None else 0
+    return _observe(Deployment.objects.filter(identifier=name, namespace=namespace))
 
 
 def rollouts_scan() -> int:

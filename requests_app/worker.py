@@ -201,8 +201,10 @@ class RequestWorker:
                                       resource_version=message.resource_version, stop=self.stop, heartbeat=heartbeat)
         if result.done:
             metrics.SYNCS.labels(str(result.changed).lower()).inc()
-            # The rollouts waiting on this deployment are judged on what the sync just wrote.
-            rollouts_observe_key(namespace=message.namespace, name=message.name)
+            # The rollouts waiting on this deployment are judged on what the sync just wrote; a sync
+            # that wrote nothing cannot change a verdict (deadlines are the RolloutTimer's).
+            if result.changed:
+                rollouts_observe_key(namespace=message.namespace, name=message.name)
             return Decision(Outcome.ACK, reason=result.reason)
         if result.failed:
             return Decision(Outcome.TERM, reason=result.reason)

@@ -37,3 +37,20 @@ def test_a_version_already_recorded_is_not_read_again(cluster):
     other = deployment_reconcile(namespace="default", name="web", resource_version=f"{recorded}0")
     assert other.done and "already recorded" not in other.reason
     assert gets(cluster) == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_sync_a_deployment_with_no_pending_rollout_and_no_open_revision_costs_one_query():
+    """The worker judges rollouts after every sync that wrote something; with nothing waiting
+    (the common case) that is one SELECT with two EXISTS, not a read of the row, its revisions
+    and its requests."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from requests_app.rollouts import rollouts_observe_key
+
+    DeploymentFactory(identifier="quiet", namespace="default")
+    with CaptureQueriesContext(connection) as queries:
+        assert rollouts_observe_key(namespace="default", name="quiet") == 0
+    assert len(queries.captured_queries) == 1, [q["sql"] for q in queries.captured_queries]
+    assert queries.captured_queries[0]["sql"].count("EXISTS") == 2
