@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from django.conf import settings
 from django.db import close_old_connections, connections
@@ -48,9 +49,22 @@ def set_application_name(name: str) -> None:
         connections[alias].close()
 
 
-def db_hygiene() -> None:
+_hygiene = threading.local()
+
+
+def db_hygiene(*, every: float = 0.0) -> None:
     """Call between units of work (never inside an atomic block): drops connections that are
-    broken or past CONN_MAX_AGE, so a Postgres restart heals on its own."""
+    broken or past CONN_MAX_AGE, so a Postgres restart heals on its own.
+
+    Each call costs the next query a round trip (CONN_HEALTH_CHECKS' `SELECT 1`). `every`: at
+    most that often per thread, except right after a database error on the thread's connection
+    (a dead connection fails its unit of work, which is retried, and the next call drops it)."""
+    if every:
+        now = time.monotonic()
+        errored = any(conn.errors_occurred for conn in connections.all(initialized_only=True))
+        if not errored and now - getattr(_hygiene, "at", float("-inf")) < every:
+            return
+        _hygiene.at = now
     close_old_connections()
 
 

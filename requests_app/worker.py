@@ -40,6 +40,9 @@ from requests_app.rollouts import RolloutTimer, rollouts_observe_key
 
 logger = logging.getLogger(__name__)
 
+# How often a worker thread checks its database connection between messages (k8sdm.runtime.db_hygiene).
+HYGIENE_SECONDS = 1.0
+
 NATS = Outage("NATS", meanwhile="fetching again every 0.5 s", refusals="failed fetch(es)")
 
 
@@ -178,7 +181,9 @@ class RequestWorker:
             logger.warning("could not %s %s message (%s): it will be redelivered", decision.outcome.value, consumer, exc)
 
     def _decide(self, data: bytes, consumer: str, heartbeat) -> Decision:
-        db_hygiene()
+        # At most once a second per thread (or after an error): a sync message is a few statements,
+        # and the check would add one round trip to each.
+        db_hygiene(every=HYGIENE_SECONDS)
         try:
             if consumer == "requests":
                 message = messages.ApplyRequest.from_bytes(data)
