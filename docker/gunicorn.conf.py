@@ -16,6 +16,11 @@ from pathlib import Path
 
 bind = "0.0.0.0:8000"
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+# Threads (the gthread worker): a long-poll (`?wait=N`) occupies a thread, not a whole process,
+# and a connection that is open but idle (a gateway's keep-alive, a slow client) waits in the
+# worker's poller instead of blocking a sync worker until it speaks. GUNICORN_THREADS sets it.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 timeout = 30
 # Below the pod's terminationGracePeriodSeconds (30): in-flight requests finish on SIGTERM.
 graceful_timeout = 20

@@ -101,9 +101,12 @@ def test_the_gunicorn_config_is_in_the_build_context_and_loads():
     config = Config()
     namespace: dict = {}
     exec(compile((helpers.DOCKER / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace)
-    for key in ("bind", "workers", "timeout", "graceful_timeout", "control_socket_disable", "worker_tmp_dir"):
+    for key in ("bind", "workers", "timeout", "graceful_timeout", "control_socket_disable", "worker_tmp_dir",
+                "worker_class", "threads"):
         config.set(key, namespace[key])
     assert config.bind == ["0.0.0.0:8000"] and config.control_socket_disable is True
+    # Threads, so a long-poll or an idle keep-alive connection does not hold a whole process.
+    assert config.worker_class_str == "gthread" and config.threads >= 2
 
 
 def test_the_build_context_leaves_out_local_data_and_dev_only_code():
