@@ -81,8 +81,9 @@ def api_command(*, port: int, control_socket: Path) -> list[str]:
     took it over, and stopping either one removed the other's. A path too long for a Unix socket
     gets no control socket rather than a shared one.
     """
+    # Threads, as docker/gunicorn.conf.py: a long-poll (`?wait=N`) holds a thread, not a process.
     args = [PYTHON, "-m", "gunicorn", "k8sdm.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-            "--access-logfile", "-", "--graceful-timeout", "10"]
+            "--threads", "4", "--access-logfile", "-", "--graceful-timeout", "10"]
     return [*args, *control_socket_args(control_socket)]
 
 
