@@ -40,7 +40,7 @@ from deployments_app.config import DeploymentConfig
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from k8sdm.errors import DomainError
 from k8sdm.runtime import POSTGRES, db_hygiene
-from requests_app.models import DeploymentRequest, RequestAction, RequestStatus, Revision, RolloutState
+from requests_app.models import DeploymentRequest, RequestStatus, Revision, RolloutState
 from requests_app.revisions import revisions_mark_completed
 from requests_app.services import deployment_request_rollback
 

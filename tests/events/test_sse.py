@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from events_app import emit
