@@ -107,6 +107,9 @@ class Stamper:
                 except DatabaseError as exc:
                     logger.warning("could not stamp %d published %s(s) (%s): the relay will re-publish them",
                                    len(batch), self._what, exc)
+                except Exception:  # noqa: BLE001 - one bad batch must not end the thread for good
+                    logger.exception("could not stamp %d published %s(s): the relay will re-publish them",
+                                     len(batch), self._what)
                 finally:
                     with self._cond:
                         self._busy = False

@@ -72,3 +72,29 @@ def test_a_refused_request_publishes_nothing(alice, bob):
     assert current().wait_idle()
     assert _last_message(messages.requests_subject("taken")).seq == before.seq
     assert DeploymentRequest.objects.count() == 1
+
+
+def test_a_stamp_batch_that_raises_something_unexpected_does_not_end_the_stamper():
+    """An error that is not a DatabaseError (here what pytest-django raises for a thread without
+    database access; in production anything a driver lets through) costs that one batch, which the
+    relay re-publishes, and the thread goes on stamping the next ones."""
+    from k8sdm.outbox import Stamper
+
+    stamped: list[list[int]] = []
+
+    def mark(pks: list[int]) -> int:
+        if 1 in pks:
+            raise RuntimeError("not a DatabaseError")
+        stamped.append(pks)
+        return len(pks)
+
+    stamper = Stamper(mark, what="test-row")
+    stamper.start()
+    try:
+        stamper.add(1)
+        assert stamper.wait_empty(5)
+        stamper.add(2)
+        assert stamper.wait_empty(5), "the stamper thread died on the first batch's error"
+        assert stamped == [[2]]
+    finally:
+        stamper.stop()
