@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.utils import timezone
 
 from deployments_app.config import DeploymentConfig, ownership_problem
@@ -151,9 +152,10 @@ def _let_go(row: Deployment, *, reason: str, now) -> SyncResult:
     row.ready_replicas = row.updated_replicas = row.available_replicas = 0
     row.drift = {}
     row.last_synced_at = now
-    row.save(update_fields=["status", "status_reason", "health", "health_reason", "ready_replicas", "updated_replicas",
-                            "available_replicas", "drift", "last_synced_at", "updated_at"])
-    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id, reason=reason)
+    with transaction.atomic(savepoint=False):  # the change and its events' outbox rows commit together
+        row.save(update_fields=["status", "status_reason", "health", "health_reason", "ready_replicas",
+                                "updated_replicas", "available_replicas", "drift", "last_synced_at", "updated_at"])
+        events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id, reason=reason)
     logger.info("deployment %s: DELETED (%s)", row.key, reason)
     return SyncResult(changed=True, status=row.status, reason=reason)
 
@@ -229,8 +231,12 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     for key in changed:
         setattr(row, key, fields[key])
     row.last_synced_at = now
-    row.save(update_fields=[*changed, "last_synced_at", "updated_at"])
-    events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
+    # The change and its events' outbox rows commit together (a reconcile runs outside any other
+    # transaction; inside an apply's, this adds no savepoint): a process killed between the two
+    # must not leave a transition whose event is never published.
+    with transaction.atomic(savepoint=False):
+        row.save(update_fields=[*changed, "last_synced_at", "updated_at"])
+        events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
     return SyncResult(changed=True, status=row.status)
 
 
