@@ -37,6 +37,9 @@ async def connect(*, name: str, url: str | None = None, **options) -> "nats.NATS
     """A connection that reconnects forever (the daemons outlive NATS restarts)."""
 
     async def on_disconnect():
+        if nc.is_closed:  # our own close(): at shutdown, when a warning would mislead (or find stderr gone)
+            logger.debug("closed the NATS connection", extra={"client": name})
+            return
         logger.warning("disconnected from NATS", extra={"client": name})
 
     async def on_reconnect():
