@@ -11,16 +11,21 @@ JetStream's duplicate window is dropped.
 - `claim_pending`: claims a batch with `FOR UPDATE SKIP LOCKED` plus a short lease, so several
   relays never publish the same row at once and no transaction is held open across the network.
 - `Stamper`: stamps acknowledged rows in batches on a thread of its own, so a response (or a
-  worker's transition) never pays a second commit; a lost stamp only means one more publish.
+  worker's transition) never pays a second commit; a lost stamp only means one more publish. It
+  lingers `K8SDM_OUTBOX_STAMP_LINGER_SECONDS` after the first ack of a batch, so a burst's acks
+  share one UPDATE (and one commit) instead of one each; that must stay well under
+  `K8SDM_OUTBOX_GRACE_SECONDS`, after which the relay would publish the row again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
@@ -58,12 +63,16 @@ def claim_pending(*, table: str, returning: str, limit: int, grace_seconds: floa
 class Stamper:
     """Calls `mark(pks)` for the rows JetStream acknowledged, in batches, on a thread of its own."""
 
-    def __init__(self, mark: Callable[[list[int]], int], *, what: str = "row"):
+    MAX_BATCH = 1000
+
+    def __init__(self, mark: Callable[[list[int]], int], *, what: str = "row", linger: float | None = None):
         self._mark = mark
         self._what = what
+        self._linger = settings.K8SDM_OUTBOX_STAMP_LINGER_SECONDS if linger is None else linger
         self._pks: list[int] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._flush = False  # someone waits for the queue to be written: no lingering
         self._busy = False
         self._thread: threading.Thread | None = None
 
@@ -80,6 +89,8 @@ class Stamper:
     def wait_empty(self, timeout: float) -> bool:
         """True once every queued stamp is written (or failed and logged)."""
         with self._cond:
+            self._flush = True
+            self._cond.notify_all()
             return self._cond.wait_for(lambda: not self._pks and not self._busy, timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -100,7 +111,14 @@ class Stamper:
                         self._cond.wait()
                     if not self._pks:
                         return
-                    batch, self._pks, self._busy = self._pks, [], True
+                    # Linger: the acks of a burst arrive within milliseconds of each other.
+                    deadline = time.monotonic() + self._linger
+                    while (not self._stopping and not self._flush and len(self._pks) < self.MAX_BATCH
+                           and (left := deadline - time.monotonic()) > 0):
+                        self._cond.wait(left)
+                    batch, self._pks, self._busy = self._pks[:self.MAX_BATCH], self._pks[self.MAX_BATCH:], True
+                    if not self._pks:
+                        self._flush = False
                 try:
                     close_old_connections()
                     self._mark(batch)

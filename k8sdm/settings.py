@@ -351,6 +351,8 @@ K8SDM_ROLLOUT_SCAN_SECONDS = env.float("K8SDM_ROLLOUT_SCAN_SECONDS", default=2.0
 K8SDM_ROLLOUT_MAX_TIMEOUT_SECONDS = env.int("K8SDM_ROLLOUT_MAX_TIMEOUT_SECONDS", default=3600)
 K8SDM_OUTBOX_INTERVAL_SECONDS = env.float("K8SDM_OUTBOX_INTERVAL_SECONDS", default=1.0)
 K8SDM_OUTBOX_GRACE_SECONDS = env.float("K8SDM_OUTBOX_GRACE_SECONDS", default=2.0)
+# How long the stamper collects JetStream acks before one UPDATE stamps them all (<< the grace).
+K8SDM_OUTBOX_STAMP_LINGER_SECONDS = env.float("K8SDM_OUTBOX_STAMP_LINGER_SECONDS", default=0.2)
 # A request still pending this long after it was published (and not being attempted) is
 # re-published: its message ran out of deliveries or was lost with the stream.
 K8SDM_STALE_REQUEST_SECONDS = env.float("K8SDM_STALE_REQUEST_SECONDS", default=300.0)

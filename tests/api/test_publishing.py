@@ -98,3 +98,19 @@ def test_a_stamp_batch_that_raises_something_unexpected_does_not_end_the_stamper
         assert stamped == [[2]]
     finally:
         stamper.stop()
+
+
+def test_the_stamper_stamps_a_burst_of_acks_in_one_batch_and_a_waiter_does_not_wait_for_the_linger():
+    from k8sdm.outbox import Stamper
+
+    stamped: list[list[int]] = []
+    stamper = Stamper(lambda pks: stamped.append(pks) or len(pks), what="test-row", linger=60)
+    stamper.start()
+    try:
+        for pk in (1, 2, 3):
+            stamper.add(pk)
+        # With a 60 s linger only the flush that wait_empty asks for can write the batch in time.
+        assert stamper.wait_empty(10)
+        assert stamped == [[1, 2, 3]]
+    finally:
+        stamper.stop()
