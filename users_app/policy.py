@@ -73,14 +73,6 @@ def limit_valid(name: str, value: str) -> bool:
 _READ = object()
 
 
-def policy_row_of(user: User) -> UserPolicy | None:
-    """The user's policy row as loaded with the user (select_related("policy")), or None."""
-    try:
-        return user.policy
-    except UserPolicy.DoesNotExist:
-        return None
-
-
 def effective_policy(user: User, row: UserPolicy | None | object = _READ) -> EffectivePolicy:
     """`row`: the user's UserPolicy (or None), when the caller has read it already."""
     if row is _READ:

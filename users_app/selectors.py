@@ -8,8 +8,12 @@ from users_app.models import ApiToken, Refusal, User
 
 
 def user_get_by_external_id(*, external_id: str) -> User | None:
-    """The User with this gateway id, or None if they never wrote anything."""
-    return User.objects.filter(user_external_id=external_id).first()
+    """The User with this gateway id, or None if they never wrote anything. Plain SQL: every API
+    call authenticates, and compiling the ORM's query cost as much CPU as its round trip."""
+    return next(iter(User.objects.raw(_BY_EXTERNAL_ID, [external_id])), None)
+
+
+_BY_EXTERNAL_ID = f"SELECT * FROM {User._meta.db_table} WHERE user_external_id = %s"
 
 
 def token_find_live(*, digest: str) -> ApiToken | None:

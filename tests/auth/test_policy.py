@@ -275,9 +275,9 @@ def test_a_create_checks_its_quota_in_two_statements_whatever_the_user_owns(alic
         assert create(alice, f"w{n}").status_code == 202
     with CaptureQueriesContext(connection) as queries:
         assert create(alice, "w9").status_code == 202
-    sql = [q["sql"] for q in queries.captured_queries]
-    locks = [s for s in sql if "FOR UPDATE" in s and '"users_app_user"' in s.split("FROM", 1)[1][:40]]
-    assert len(locks) == 1 and '"users_app_userpolicy"' in locks[0], sql
-    assert not [s for s in sql if s.startswith('SELECT "users_app_userpolicy"')], sql
-    usage = [s for s in sql if "COUNT(" in s and '"deployments_app_deployment"' in s]
+    sql = [q["sql"].replace('"', "") for q in queries.captured_queries]  # the ORM quotes names, plain SQL not
+    locks = [s for s in sql if "FOR UPDATE" in s and "users_app_user " in s.split("FROM", 1)[1][:40] + " "]
+    assert len(locks) == 1 and "users_app_userpolicy" in locks[0], sql
+    assert not [s for s in sql if s.startswith("SELECT users_app_userpolicy")], sql
+    usage = [s for s in sql if "COUNT(" in s and "deployments_app_deployment" in s]
     assert len(usage) == 1 and "desired_config" not in usage[0], sql
