@@ -164,9 +164,22 @@ def cpu(stack: BenchStack) -> dict:
     return {name: stack.cpu_seconds(name) for name in PROCESSES if name in stack.procs or name in ("postgres", "nats")}
 
 
+def connections_for(rate: float) -> int:
+    """Connections for an open-loop step at `rate`: two seconds of requests in flight (16 to 256).
+
+    Not more: each connection waits connections/rate seconds between its requests, and the api
+    closes a keep-alive connection idle for 5 s (gunicorn's `keepalive`); wrk then reconnects
+    and books a new slot at the end of its schedule, so the one the closed connection held is
+    never sent. With 256 connections at 10/s (25 s per connection) that lost about half of the
+    offered load, which read as an api accepting 5 of 10 requests/s."""
+    return int(min(256, max(16, 2 * rate)))
+
+
 def measure(stack: BenchStack, api: str, label: str, mode: str, rate: float, seconds: float, prefix: str,
-            pool: Path | None = None, connections: int = 256, drain: bool = True, syncs: bool = True) -> Step:
+            pool: Path | None = None, connections: int | None = None, drain: bool = True, syncs: bool = True) -> Step:
     requests_table, deployments_table = tables()
+    if connections is None:
+        connections = connections_for(rate)
     step = Step(label, rate, seconds, load=os.getloadavg().__repr__())
     cpu0, work0, t0 = cpu(stack), counters(stack), db_now()
     result = _load.run(api, mode=mode, rate=rate, seconds=seconds, prefix=prefix, pool=pool, connections=connections)
