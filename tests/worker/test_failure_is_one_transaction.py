@@ -10,6 +10,7 @@ from deployments_app.models import Deployment, DeploymentStatus
 from requests_app.models import RequestStatus
 from requests_app.processing import handle_apply
 from tests.factories import DeploymentRequestFactory
+from tests.worker.triggers import failing_trigger
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,19 +19,10 @@ TABLE = Deployment._meta.db_table
 
 @pytest.fixture
 def crash_on_marking_gone(transactional_db):
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            CREATE FUNCTION k8sdm_test_crash() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'simulated crash between the two writes'; END $$ LANGUAGE plpgsql""")
-        cursor.execute(f"""
-            CREATE TRIGGER k8sdm_test_crash BEFORE UPDATE ON {TABLE} FOR EACH ROW
-            WHEN (NEW.status = 'DELETED' AND OLD.status = 'INITIATED') EXECUTE FUNCTION k8sdm_test_crash()""")
-    try:
+    with failing_trigger("k8sdm_test_crash", table=TABLE, timing="BEFORE UPDATE",
+                         message="simulated crash between the two writes",
+                         when="NEW.status = 'DELETED' AND OLD.status = 'INITIATED'"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS k8sdm_test_crash ON {TABLE}")
-            cursor.execute("DROP FUNCTION IF EXISTS k8sdm_test_crash()")
 
 
 def test_a_crash_between_failure_and_marking_the_deployment_gone_undoes_both(crash_on_marking_gone, cluster,

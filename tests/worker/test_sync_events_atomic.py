@@ -10,6 +10,7 @@ from deployments_app.models import Deployment, DeploymentStatus
 from deployments_app.operations import deployment_create_in_cluster, deployment_reconcile
 from events_app.models import EventOutbox
 from tests.factories import DeploymentFactory
+from tests.worker.triggers import failing_trigger
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,19 +19,9 @@ OUTBOX = EventOutbox._meta.db_table
 
 @pytest.fixture
 def crash_on_event(transactional_db):
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            CREATE FUNCTION k8sdm_test_crash_event() RETURNS trigger AS $$
-            BEGIN RAISE EXCEPTION 'simulated crash before the event was written'; END $$ LANGUAGE plpgsql""")
-        cursor.execute(f"""
-            CREATE TRIGGER k8sdm_test_crash_event BEFORE INSERT ON {OUTBOX} FOR EACH ROW
-            EXECUTE FUNCTION k8sdm_test_crash_event()""")
-    try:
+    with failing_trigger("k8sdm_test_crash_event", table=OUTBOX, timing="BEFORE INSERT",
+                         message="simulated crash before the event was written"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS k8sdm_test_crash_event ON {OUTBOX}")
-            cursor.execute("DROP FUNCTION IF EXISTS k8sdm_test_crash_event()")
 
 
 def test_a_crash_between_a_syncs_row_write_and_its_event_undoes_both(crash_on_event, cluster, settings):
