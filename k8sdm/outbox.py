@@ -91,7 +91,10 @@ class Stamper:
         with self._cond:
             self._flush = True
             self._cond.notify_all()
-            return self._cond.wait_for(lambda: not self._pks and not self._busy, timeout)
+            try:
+                return self._cond.wait_for(lambda: not self._pks and not self._busy, timeout)
+            finally:
+                self._flush = False  # later acks linger again
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stamp what is queued, then end the thread."""
@@ -117,8 +120,6 @@ class Stamper:
                            and (left := deadline - time.monotonic()) > 0):
                         self._cond.wait(left)
                     batch, self._pks, self._busy = self._pks[:self.MAX_BATCH], self._pks[self.MAX_BATCH:], True
-                    if not self._pks:
-                        self._flush = False
                 try:
                     close_old_connections()
                     self._mark(batch)
