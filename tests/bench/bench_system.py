@@ -16,7 +16,8 @@ stopped, as fast as 16 connections go), and the sustained create rate again with
 deployments present (rows and cluster objects seeded directly, then one full resync drained).
 
 Run: make bench BENCH_ARGS=system   (--quick: shorter steps, fewer rates, 10,000 instead of 100,000)
-     --profile DIR: py-spy record every Python process during one extra step (needs py-spy).
+     --profile DIR: py-spy record every Python process during one extra step (needs py-spy); only
+        the thread holding the GIL is sampled (CPU), unless --profile-waits.
 """
 
 from __future__ import annotations
@@ -345,8 +346,11 @@ def stop_daemons(stack: BenchStack) -> None:
         stack.stop_proc(name)
 
 
-def profile(stack: BenchStack, api: str, rate: float, seconds: float, out: Path) -> None:
-    """py-spy record every Python process (gunicorn workers included) while creates run at `rate`."""
+def profile(stack: BenchStack, api: str, rate: float, seconds: float, out: Path, *, gil: bool = True) -> None:
+    """py-spy record every Python process (gunicorn workers included) while creates run at `rate`.
+    `gil`: sample only the thread holding the GIL, i.e. Python's own CPU time. Without it py-spy
+    also counts a thread that waits in psycopg or in select() as running, and those waits (round
+    trips, not CPU) were more than half of a worker's samples."""
     import psutil
 
     out.mkdir(parents=True, exist_ok=True)
@@ -355,7 +359,8 @@ def profile(stack: BenchStack, api: str, rate: float, seconds: float, out: Path)
     for n, child in enumerate(psutil.Process(stack.procs["api"].pid).children()):
         targets[f"api{n}"] = child.pid
     spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "50",
-                               "-f", "raw", "-o", str(out / f"{name}.txt"), "--threads", "--nonblocking"],
+                               "-f", "raw", "-o", str(out / f"{name}.txt"), "--threads", "--nonblocking",
+                               *(["--gil"] if gil else [])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for name, pid in targets.items()]
     measure(stack, api, "profile", "create", rate, seconds, f"prof{int(rate)}")
@@ -369,6 +374,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of one step here")
     parser.add_argument("--profile-rate", type=float, default=100)
+    parser.add_argument("--profile-waits", action="store_true",
+                        help="profile every thread, waits included (default: only the GIL holder, i.e. CPU)")
     parser.add_argument("--large", type=int, help="deployments present in the last part")
     parser.add_argument("--resync-wait", type=float, default=900, help="at most this long for the watcher's first list")
     parser.add_argument("--rates", help="comma-separated offered rates instead of the default steps")
@@ -400,7 +407,7 @@ def main() -> None:
     print("  idle CPU, ms per second: " + ", ".join(f"{name} {value:.0f}" for name, value in idle.items()))
 
     if args.profile:
-        profile(stack, api, args.profile_rate, seconds * 2, args.profile)
+        profile(stack, api, args.profile_rate, seconds * 2, args.profile, gil=not args.profile_waits)
 
     print(f"\nCreates at stepped rates ({seconds}s each, 1,000 deployments present):\n{HEADER}")
     creates = search(stack, api, "create", "create", rates, seconds, "c")
