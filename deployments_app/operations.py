@@ -141,17 +141,19 @@ class Reconciled:
     failed: bool = False
     reason: str = ""
     changed: bool = False
+    row: Deployment | None = None  # the row after a sync that read it (deployment_sync's `row`)
 
 
 def deployment_reconcile(*, namespace: str, name: str, resource_version: str = "",
-                         stop: threading.Event | None = None, heartbeat=None) -> Reconciled:
+                         stop: threading.Event | None = None, heartbeat=None, also_select: str = "") -> Reconciled:
     """Read the live Deployment namespace/name and mirror it into its row (404 = DELETED).
 
     The read and the write happen under the deployment's lock, so a reconcile can never write a
     read taken before a concurrent apply over that apply's newer result. A Deployment without a row
     is not k8sdm's: nothing is read or written. When the event's `resource_version` is the one the
     row already records (the worker wrote that very version, or a resync lists an unchanged
-    object), the row already mirrors it: nothing is locked, read or written (one SELECT)."""
+    object), the row already mirrors it: nothing is locked, read or written (one SELECT).
+    `also_select`: passed to `deployment_sync` (columns read with the row, under the lock)."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, resource_version <> '' AND resource_version = %s, "
@@ -177,7 +179,7 @@ def deployment_reconcile(*, namespace: str, name: str, resource_version: str = "
                                       retry_after=exc.retry_after)
                 return Reconciled(retry_in=delay, reason=str(exc))
             return Reconciled(failed=True, reason=str(exc))
-        result: SyncResult = deployment_sync(namespace=namespace, name=name, live=live)
+        result: SyncResult = deployment_sync(namespace=namespace, name=name, live=live, also_select=also_select)
     finally:
         locks.unlock(deployment_id)
-    return Reconciled(done=True, reason=result.reason, changed=result.changed)
+    return Reconciled(done=True, reason=result.reason, changed=result.changed, row=result.row)

@@ -10,6 +10,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from k8sdm import rows
 from k8sdm.errors import Conflict, NotFound
 from users_app.models import User
 from users_app.policy import container_ask
@@ -31,6 +32,9 @@ def asks_of(config: dict) -> dict:
     return {"ask_replicas": replicas, "ask_cpu": ask["cpu"] * replicas, "ask_memory": ask["memory"] * replicas}
 
 
+_LOCK_BY_IDENTIFIER = f"SELECT * FROM {Deployment._meta.db_table} WHERE identifier = %s FOR UPDATE"
+
+
 def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     """A Deployment row for a CREATE request: INITIATED, desired_config = config. Must run inside
     the request's transaction (it row-locks, and a Conflict must roll the transaction back).
@@ -40,11 +44,12 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
     of one identifier at once: one insert waits on the unique index for the other, then fails, and
     that becomes the same Conflict, never an error."""
     identifier = config["identifier"]
-    existing = Deployment.objects.select_for_update().filter(identifier=identifier).first()
+    # Plain SQL for the lookup and the insert: every CREATE runs them (k8sdm/rows.py says why).
+    existing = next(iter(Deployment.objects.raw(_LOCK_BY_IDENTIFIER, [identifier])), None)
     if existing is None:
         try:
             # No savepoint: on a unique violation the whole transaction is refused and rolled back.
-            return Deployment.objects.create(
+            return rows.insert(Deployment(
                 identifier=identifier,
                 namespace=config["namespace"],
                 owner=owner,
@@ -52,7 +57,7 @@ def deployment_initiate(*, owner: User, config: dict) -> Deployment:
                 health=DeploymentHealth.UNKNOWN,
                 desired_config=config,
                 **asks_of(config),
-            )
+            ))
         except IntegrityError:
             raise _identifier_taken(identifier) from None
     if existing.status != DeploymentStatus.DELETED:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from deployments_app.config import DeploymentConfig, ownership_problem
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
 from events_app import emit as events
+from k8sdm import rows
 from users_app.models import User
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,8 @@ class SyncResult:
     changed: bool
     status: str | None = None
     reason: str = ""
+    # The row as it stands after the sync (None when there is none), with any `also_select` columns.
+    row: Deployment | None = None
 
 
 def _let_go(row: Deployment, *, reason: str, now) -> SyncResult:
@@ -153,15 +156,19 @@ def _let_go(row: Deployment, *, reason: str, now) -> SyncResult:
     row.drift = {}
     row.last_synced_at = now
     with transaction.atomic(savepoint=False):  # the change and its events' outbox rows commit together
-        row.save(update_fields=["status", "status_reason", "health", "health_reason", "ready_replicas",
-                                "updated_replicas", "available_replicas", "drift", "last_synced_at", "updated_at"])
+        rows.update(row, _LET_GO_FIELDS)
         events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id, reason=reason)
     logger.info("deployment %s: DELETED (%s)", row.key, reason)
-    return SyncResult(changed=True, status=row.status, reason=reason)
+    return SyncResult(changed=True, status=row.status, reason=reason, row=row)
+
+
+_LET_GO_FIELDS = ("status", "status_reason", "health", "health_reason", "ready_replicas", "updated_replicas",
+                  "available_replicas", "drift", "last_synced_at")
 
 
 def deployment_sync(*, namespace: str, name: str, live: dict | None,
-                    applied: DeploymentConfig | None = None, created: bool = False) -> SyncResult:
+                    applied: DeploymentConfig | None = None, created: bool = False,
+                    also_select: str = "") -> SyncResult:
     """Write what the cluster says about namespace/name into its row, if it has one.
 
     `applied` is the config k8sdm has just written (after a successful create or update): it
@@ -169,9 +176,14 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     deployment's lock (deployments_app/locks.py), which serialises every writer of the observed
     fields; the row write touches only the fields that changed, so it can never clobber the desired
     config the API writes. `created`: `live` is what this row's CREATE has just made (its uid
-    becomes the row's); otherwise `live` is mirrored only if it is that object."""
+    becomes the row's); otherwise `live` is mirrored only if it is that object.
+
+    `also_select`: more columns (SQL over the row `d`, e.g. "EXISTS (...) AS waiting") read in the
+    same statement as the row, under the caller's lock; they are attributes of the returned row,
+    so a caller that acts on the row afterwards needs no query of its own."""
     row = next(iter(Deployment.objects.raw(
-        f"SELECT d.*, u.user_external_id AS owner_external_id FROM {Deployment._meta.db_table} d "
+        f"SELECT d.*, u.user_external_id AS owner_external_id{', ' + also_select if also_select else ''} "
+        f"FROM {Deployment._meta.db_table} d "
         f"JOIN {User._meta.db_table} u ON u.id = d.owner_id WHERE d.identifier = %s AND d.namespace = %s",
         [name, namespace],
     )), None)
@@ -181,22 +193,22 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     if live is None:
         if row.status in (DeploymentStatus.DELETED, DeploymentStatus.INITIATED):
             # INITIATED: accepted but not applied yet, so absence is expected.
-            return SyncResult(changed=False, status=row.status, reason="absent, as expected")
+            return SyncResult(changed=False, status=row.status, reason="absent, as expected", row=row)
         return _let_go(row, reason="the Deployment is gone from the cluster", now=now)
 
     meta, status = live.get("metadata") or {}, live.get("status") or {}
     if not created:
         if not row.uid and row.status in (DeploymentStatus.INITIATED, DeploymentStatus.DELETED):
             # Its CREATE has not succeeded: whatever has the name is not (yet) ours.
-            return SyncResult(changed=False, status=row.status, reason="not created by k8sdm yet")
+            return SyncResult(changed=False, status=row.status, reason="not created by k8sdm yet", row=row)
         problem = ownership_problem(live, uid=row.uid, owner=row.owner_external_id)
         if problem:
             if row.status == DeploymentStatus.DELETED:
-                return SyncResult(changed=False, status=row.status, reason=problem)
+                return SyncResult(changed=False, status=row.status, reason=problem, row=row)
             return _let_go(row, reason=f"not owned by k8sdm: {problem}", now=now)
     rv = meta.get("resourceVersion", "")
     if row.resource_version and row.uid == meta.get("uid") and not _rv_newer_or_equal(rv, row.resource_version):
-        return SyncResult(changed=False, status=row.status, reason="older than what is stored")
+        return SyncResult(changed=False, status=row.status, reason="older than what is stored", row=row)
     live_config = DeploymentConfig.from_live(live)
     observed = observed_spec_of(live, live_config)
     health = health_of(live)
@@ -223,7 +235,7 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
         fields["applied_config"] = applied.to_dict()
     changed = [key for key, value in fields.items() if getattr(row, key) != value]
     if not changed:
-        return SyncResult(changed=False, status=row.status, reason="unchanged")
+        return SyncResult(changed=False, status=row.status, reason="unchanged", row=row)
     if "drift" in changed and fields["drift"]:
         logger.warning("drift on %s/%s: %s", namespace, name, sorted(fields["drift"]),
                        extra={"drift": redacted(fields["drift"])})
@@ -235,9 +247,9 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     # transaction; inside an apply's, this adds no savepoint): a process killed between the two
     # must not leave a transition whose event is never published.
     with transaction.atomic(savepoint=False):
-        row.save(update_fields=[*changed, "last_synced_at", "updated_at"])
+        rows.update(row, [*changed, "last_synced_at"])
         events.deployment_changed(before=before, row=row, owner_external_id=row.owner_external_id)
-    return SyncResult(changed=True, status=row.status)
+    return SyncResult(changed=True, status=row.status, row=row)
 
 
 def deployment_mark_gone(*, deployment_id: int, reason: str = "the CREATE request failed") -> None:

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from events_app.models import EventOutbox
 from k8sdm import outbox as shared_outbox
+from k8sdm import rows
 from k8sdm.messaging import events
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ class Pending:
 
 
 def add(event: events.Event) -> EventOutbox:
-    """The event's row, in the caller's transaction."""
-    return EventOutbox.objects.create(subject=event.subject, payload=event.to_bytes(), msg_id=event.msg_id)
+    """The event's row, in the caller's transaction (plain SQL: one per event, k8sdm/rows.py)."""
+    return rows.insert(EventOutbox(subject=event.subject, payload=event.to_bytes(), msg_id=event.msg_id))
 
 
 def mark_published(pks: list[int]) -> int:

@@ -49,7 +49,7 @@ from k8sdm import backoff
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.revisions import revision_record
-from requests_app.rollouts import rollout_begin, rollout_not_applied, rollouts_observe
+from requests_app.rollouts import WAITING_COLUMNS, rollout_begin, rollout_not_applied, rollouts_observe_row
 from users_app.models import User
 
 logger = logging.getLogger(__name__)
@@ -194,12 +194,14 @@ def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None
                 revision_record(request=req, generation=generation)
                 rollout_begin(request=req, generation=generation)
             # A CREATE's result is the object this row owns from now on: its uid is bound here only.
-            deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
-                            applied=config if live is not None else None,
-                            created=req.action == RequestAction.CREATE)
+            synced = deployment_sync(namespace=req.namespace, name=req.identifier, live=live,
+                                     applied=config if live is not None else None,
+                                     created=req.action == RequestAction.CREATE, also_select=WAITING_COLUMNS)
         # Its rollout (if it waits for one) and its revision may be complete at once (nothing in the
-        # pod template changed): no later sync would write anything to say so.
-        rollouts_observe(deployment_id=req.deployment_id)
+        # pod template changed): no later sync would write anything to say so. The row was read in
+        # this transaction, after the revision and the rollout's start, under the lock we still hold.
+        if synced.row is not None:
+            rollouts_observe_row(synced.row)
         _log_result(req, started)
         return req.status
 

@@ -12,9 +12,11 @@ newest revision that completed.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from deployments_app.models import Deployment, DeploymentHealth
+from k8sdm import rows
 from requests_app.models import DeploymentRequest, RequestAction, Revision, RevisionKind
 
 KIND_OF_ACTION = {
@@ -25,25 +27,31 @@ KIND_OF_ACTION = {
 }
 
 
+_TABLE = Revision._meta.db_table
+
+
 def revision_record(*, request: DeploymentRequest, generation: int | None) -> Revision | None:
-    """The revision made by `request`, which has just succeeded (None for a DELETE)."""
+    """The revision made by `request`, which has just succeeded (None for a DELETE). Plain SQL:
+    this runs in the transaction of every successful apply (k8sdm/rows.py says why)."""
     kind = KIND_OF_ACTION.get(request.action)
     if kind is None:
         return None
-    revisions = Revision.objects.filter(deployment_id=request.deployment_id)
-    if kind == RevisionKind.CREATE:
-        revisions.delete()
-        number = 1
-    else:
-        newest = revisions.order_by("-number").values_list("number", flat=True).first()
-        number = (newest or 0) + 1
-    revision = Revision.objects.create(
+    with connection.cursor() as cursor:
+        if kind == RevisionKind.CREATE:
+            cursor.execute(f"DELETE FROM {_TABLE} WHERE deployment_id = %s", [request.deployment_id])
+            number = 1
+        else:
+            cursor.execute(f"SELECT max(number) FROM {_TABLE} WHERE deployment_id = %s", [request.deployment_id])
+            number = (cursor.fetchone()[0] or 0) + 1
+    revision = rows.insert(Revision(
         deployment_id=request.deployment_id, number=number, kind=kind, config=request.config, request=request,
         user_id=request.user_id, message=request.message, rollback_of=request.rollback_of, generation=generation,
-    )
+    ))
     keep = max(1, settings.K8SDM_REVISION_HISTORY)
     if number > keep:
-        revisions.filter(number__lte=number - keep).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {_TABLE} WHERE deployment_id = %s AND number <= %s",
+                           [request.deployment_id, number - keep])
     return revision
 
 
@@ -52,5 +60,7 @@ def revisions_mark_completed(*, deployment: Deployment) -> int:
     if not (deployment.health == DeploymentHealth.HEALTHY and deployment.generation is not None
             and (deployment.observed_generation or 0) >= deployment.generation):
         return 0
-    return Revision.objects.filter(deployment_id=deployment.pk, generation=deployment.generation,
-                                   completed_at__isnull=True).update(completed_at=timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {_TABLE} SET completed_at = %s WHERE deployment_id = %s AND generation = %s "
+                       f"AND completed_at IS NULL", [timezone.now(), deployment.pk, deployment.generation])
+        return cursor.rowcount

@@ -93,17 +93,18 @@ def judge(request: DeploymentRequest, deployment: Deployment, now) -> Verdict | 
     return None
 
 
-# The deployment's row and whether anything waits on it, in one statement. Plain SQL: this runs
-# after every apply and every sync that wrote something, and building the same query with
-# annotate(Exists(...)) cost more CPU than the round trip itself (a py-spy profile of the workers).
-_OBSERVE_SQL = (
-    f"SELECT d.*, "
+# Whether anything waits on a deployment `d`: an applied rollout still PENDING, a revision not yet
+# stamped completed. Read with the row in one statement, here and in the sync (`WAITING_COLUMNS` is
+# its `also_select`). Plain SQL: this runs after every apply and every sync that wrote something,
+# and building the same query with annotate(Exists(...)) cost more CPU than the round trip itself
+# (a py-spy profile of the workers).
+WAITING_COLUMNS = (
     f"EXISTS (SELECT 1 FROM {DeploymentRequest._meta.db_table} r WHERE r.deployment_id = d.id "
     f"AND r.rollout = '{RolloutState.PENDING}' AND r.status = '{RequestStatus.SUCCESS}') AS has_pending, "
     f"EXISTS (SELECT 1 FROM {Revision._meta.db_table} v WHERE v.deployment_id = d.id "
-    f"AND v.completed_at IS NULL) AS has_uncompleted "
-    f"FROM {Deployment._meta.db_table} d WHERE "
+    f"AND v.completed_at IS NULL) AS has_uncompleted"
 )
+_OBSERVE_SQL = f"SELECT d.*, {WAITING_COLUMNS} FROM {Deployment._meta.db_table} d WHERE "
 
 
 def _observe(where: str, params: list) -> int:
@@ -111,8 +112,12 @@ def _observe(where: str, params: list) -> int:
     and stamp its revisions that completed; returns how many rollouts ended. One query when there
     is nothing to do (the common case: no pending rollout, every revision completed)."""
     deployment = next(iter(Deployment.objects.raw(_OBSERVE_SQL + where, params)), None)
-    if deployment is None:
-        return 0
+    return 0 if deployment is None else rollouts_observe_row(deployment)
+
+
+def rollouts_observe_row(deployment: Deployment) -> int:
+    """`rollouts_observe` on a row read with `WAITING_COLUMNS` (by `_observe`, or by the sync that
+    has just written it, under the deployment's lock): no query at all when nothing waits on it."""
     if deployment.has_uncompleted:
         revisions_mark_completed(deployment=deployment)
     if not deployment.has_pending:

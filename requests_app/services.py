@@ -44,6 +44,7 @@ from deployments_app.services import (
     deployment_set_desired_config,
 )
 from events_app import emit as events
+from k8sdm import rows
 from k8sdm.errors import Conflict, DomainError, InvalidInput
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RolloutState
@@ -120,7 +121,7 @@ def _accept_once(
     # moved on) or hits the (user, request_id) unique key on insert; both roll back, and _accept
     # answers it as the replay it is. New requests, the common case, save a query.
     deployment, config = apply(user)
-    request = DeploymentRequest.objects.create(
+    request = rows.insert(DeploymentRequest(  # plain SQL (k8sdm/rows.py)
         request_id=request_id,
         user=user,
         deployment=deployment,
@@ -132,7 +133,7 @@ def _accept_once(
         payload_hash=digest,
         correlation_id=correlation_id,
         **extras,
-    )
+    ))
     # The accepted event goes out first, on the request's own connection (events_app/emit.py).
     publish_after_commit(request, preceded_by=events.request_accepted(request, user_external_id=user.user_external_id))
 

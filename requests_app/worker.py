@@ -36,7 +36,7 @@ from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app import metrics
 from requests_app.processing import Decision, Outcome, handle_apply, nak_delay
 from requests_app.relay import OutboxRelay
-from requests_app.rollouts import RolloutTimer, rollouts_observe_key
+from requests_app.rollouts import WAITING_COLUMNS, RolloutTimer, rollouts_observe_row
 
 logger = logging.getLogger(__name__)
 
@@ -203,13 +203,15 @@ class RequestWorker:
 
     def _sync(self, message: messages.SyncDeployment, heartbeat) -> Decision:
         result = deployment_reconcile(namespace=message.namespace, name=message.name,
-                                      resource_version=message.resource_version, stop=self.stop, heartbeat=heartbeat)
+                                      resource_version=message.resource_version, stop=self.stop, heartbeat=heartbeat,
+                                      also_select=WAITING_COLUMNS)
         if result.done:
             metrics.SYNCS.labels(str(result.changed).lower()).inc()
-            # The rollouts waiting on this deployment are judged on what the sync just wrote; a sync
-            # that wrote nothing cannot change a verdict (deadlines are the RolloutTimer's).
-            if result.changed:
-                rollouts_observe_key(namespace=message.namespace, name=message.name)
+            # The rollouts waiting on this deployment are judged on what the sync just wrote (the
+            # row, read with whether anything waits on it); a sync that wrote nothing cannot change
+            # a verdict (deadlines are the RolloutTimer's).
+            if result.changed and result.row is not None:
+                rollouts_observe_row(result.row)
             return Decision(Outcome.ACK, reason=result.reason)
         if result.failed:
             return Decision(Outcome.TERM, reason=result.reason)
