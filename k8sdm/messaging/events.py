@@ -22,7 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.conf import settings
 
@@ -99,7 +100,11 @@ class Event:
     id: int | None = None
     schema_version: int = field(default=SCHEMA_VERSION)
 
-    @property
+    # An event is built once and then written to the outbox, published and perhaps re-published:
+    # its subject (a sha256) and its bytes are computed once, on first use (the cache lives in the
+    # instance's __dict__, which a frozen dataclass lets cached_property write; `replace` makes a
+    # new instance, with no cache).
+    @cached_property
     def subject(self) -> str:
         return f"{events_root()}.{user_token(self.user)}.{self.identifier}.{self.kind}"
 
@@ -109,9 +114,13 @@ class Event:
                 "identifier": self.identifier, "namespace": self.namespace, "data": self.data}
 
     def to_bytes(self) -> bytes:
-        raw = asdict(self)
-        raw.pop("id")
-        raw.pop("msg_id")
+        return self._bytes
+
+    @cached_property
+    def _bytes(self) -> bytes:
+        # Every field but id and msg_id (dataclasses.asdict would deep-copy `data` first).
+        raw = {"kind": self.kind, "user": self.user, "identifier": self.identifier, "namespace": self.namespace,
+               "time": self.time, "data": self.data, "schema_version": self.schema_version}
         return json.dumps(raw, separators=(",", ":"), sort_keys=True).encode()
 
     @classmethod
