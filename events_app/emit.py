@@ -35,16 +35,23 @@ def publish_after_commit(event: events.Event) -> None:
     """Write the event's outbox row in the caller's transaction; once it commits, hand the event
     to the process's bus, which stamps the row when JetStream acknowledges it. What the bus
     cannot publish (NATS away, the process gone) the relay in `runworker` publishes later."""
-    if not settings.K8SDM_EVENTS_ENABLED:
+    publish_all_after_commit([event])
+
+
+def publish_all_after_commit(built: list[events.Event]) -> None:
+    """`publish_after_commit` for the events of one transition, their outbox rows in one INSERT."""
+    if not settings.K8SDM_EVENTS_ENABLED or not built:
         return
-    if not event.msg_id:  # the relay's re-publish must be recognisable as the same event
-        event = replace(event, msg_id=f"event/{uuid.uuid4().hex}")
-    row = outbox.add(event)
+    # An event without msg_id gets one: the relay's re-publish must be recognisable as the same event.
+    built = [event if event.msg_id else replace(event, msg_id=f"event/{uuid.uuid4().hex}") for event in built]
+    rows = outbox.add_many(built)
 
     def publish():
         from k8sdm.messaging.events_stream import event_bus
 
-        event_bus().publish(event, on_published=lambda: outbox.stamper().add(row.pk))
+        bus = event_bus()
+        for event, row in zip(built, rows):
+            bus.publish(event, on_published=lambda pk=row.pk: outbox.stamper().add(pk))
 
     transaction.on_commit(publish)
 
@@ -145,6 +152,6 @@ def deployment_changed(*, before: dict, row, owner_external_id: str, reason: str
             data=data,
             msg_id=f"deployment/{row.pk}/{kind}/{before['status']}.{before['health']}/{change}/{data['resource_version']}",
         )
-        publish_after_commit(event)
         built.append(event)
+    publish_all_after_commit(built)
     return built

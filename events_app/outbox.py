@@ -38,7 +38,12 @@ class Pending:
 
 def add(event: events.Event) -> EventOutbox:
     """The event's row, in the caller's transaction (plain SQL: one per event, k8sdm/rows.py)."""
-    return rows.insert(EventOutbox(subject=event.subject, payload=event.to_bytes(), msg_id=event.msg_id))
+    return add_many([event])[0]
+
+
+def add_many(events_: list[events.Event]) -> list[EventOutbox]:
+    """The events' rows, in one statement, in the caller's transaction."""
+    return rows.insert_many([EventOutbox(subject=e.subject, payload=e.to_bytes(), msg_id=e.msg_id) for e in events_])
 
 
 def mark_published(pks: list[int]) -> int:

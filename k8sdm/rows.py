@@ -8,6 +8,7 @@ list):
 - `insert(obj)`: every concrete field but the auto primary key, each value through the field's
   own `pre_save` (auto_now/auto_now_add) and `get_db_prep_save` (JSON, dates, foreign keys), and
   `RETURNING` the primary key, which is set on `obj`;
+- `insert_many(objs)`: the same for several rows of one model, in one statement;
 - `update(obj, fields)`: those fields (plus an auto_now field such as updated_at) of the row with
   `obj`'s primary key; returns the number of rows updated.
 
@@ -49,16 +50,34 @@ def _update_plan(model: type[models.Model], names: tuple[str, ...]) -> tuple[str
     return sql, tuple(fields)
 
 
+@lru_cache(maxsize=256)
+def _insert_many_sql(model: type[models.Model], count: int) -> str:
+    sql, fields = _insert_plan(model)
+    head, _, tail = sql.partition(" VALUES ")
+    one = tail.partition(" RETURNING ")[0]
+    return f"{head} VALUES {', '.join([one] * count)} RETURNING {tail.partition(' RETURNING ')[2]}"
+
+
 def insert(obj: models.Model) -> models.Model:
     """INSERT `obj` (whose primary key is unset); returns it with its primary key."""
-    sql, fields = _insert_plan(type(obj))
-    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in fields]
+    return insert_many([obj])[0]
+
+
+def insert_many(objs: list[models.Model]) -> list[models.Model]:
+    """INSERT `objs` (all of one model, primary keys unset) in one statement; each gets its primary
+    key (PostgreSQL returns the rows of a multi-row VALUES in order, which bulk_create relies on too)."""
+    if not objs:
+        return objs
+    model = type(objs[0])
+    _, fields = _insert_plan(model)
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in fields]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        obj.pk = cursor.fetchone()[0]
-    obj._state.adding = False
-    obj._state.db = connection.alias
-    return obj
+        cursor.execute(_insert_many_sql(model, len(objs)), values)
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+            obj._state.adding = False
+            obj._state.db = connection.alias
+    return objs
 
 
 def update(obj: models.Model, fields) -> int:

@@ -90,14 +90,20 @@ def retry_delay(attempts: int, retry_after: float | None = None) -> float:
 
 
 def _finish(req: DeploymentRequest, *, status: str, error: str = "", resource_version: str = "") -> bool:
+    """CREATED -> `status`; True if this call made the transition. Sets `req.more_pending`: whether
+    another request of the deployment was still pending then (None: not known), which spares
+    `handle_apply` its look for the next one when there is none."""
     finished_at = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_TABLE} SET status = %s, error = %s, resource_version = %s, finished_at = %s "
-            f"WHERE id = %s AND status = %s",
-            [status, error[:4000], resource_version, finished_at, req.pk, RequestStatus.CREATED],
+            f"UPDATE {_TABLE} r SET status = %s, error = %s, resource_version = %s, finished_at = %s "
+            f"WHERE r.id = %s AND r.status = %s RETURNING EXISTS (SELECT 1 FROM {_TABLE} n "
+            f"WHERE n.deployment_id = r.deployment_id AND n.status = %s AND n.id <> r.id)",
+            [status, error[:4000], resource_version, finished_at, req.pk, RequestStatus.CREATED,
+             RequestStatus.CREATED],
         )
         updated = cursor.rowcount
+        req.more_pending = cursor.fetchone()[0] if updated == 1 else None
     req.status, req.error, req.resource_version, req.finished_at = status, error, resource_version, finished_at
     if updated == 1:  # only the worker that made the transition tells about it (after commit)
         owner = getattr(req, "owner_external_id", None) or req.user.user_external_id
@@ -122,17 +128,20 @@ def _refusal(req: DeploymentRequest) -> tuple[str, str]:
     It follows the newest CREATE of its deployment accepted before it: if that one failed, the
     object it was queued for never became ours."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT request_id, status FROM {_TABLE} WHERE deployment_id = %s AND action = %s AND id < %s "
-            f"ORDER BY id DESC LIMIT 1",
-            [req.deployment_id, RequestAction.CREATE, req.pk],
-        )
-        create = cursor.fetchone()
-        cursor.execute(f"SELECT uid FROM {Deployment._meta.db_table} WHERE id = %s", [req.deployment_id])
-        uid = (cursor.fetchone() or [""])[0]
-    if create is not None and create[1] == RequestStatus.FAILURE:
-        return f"the CREATE it followed failed (request {create[0]}); nothing was changed", uid
-    return "", uid
+        cursor.execute(_REFUSAL_SQL, [req.deployment_id, req.deployment_id, RequestAction.CREATE, req.pk])
+        create_request_id, create_status, uid = cursor.fetchone()
+    if create_status == RequestStatus.FAILURE:
+        return f"the CREATE it followed failed (request {create_request_id}); nothing was changed", uid or ""
+    return "", uid or ""
+
+
+# The newest earlier CREATE of the deployment (its request_id and status) and the uid its row
+# owns, in one round trip.
+_REFUSAL_SQL = (
+    f"SELECT c.request_id, c.status, (SELECT uid FROM {Deployment._meta.db_table} WHERE id = %s) "
+    f"FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT request_id, status FROM {_TABLE} "
+    f"WHERE deployment_id = %s AND action = %s AND id < %s ORDER BY id DESC LIMIT 1) c ON true"
+)
 
 
 def apply_request(req: DeploymentRequest, *, stop: threading.Event | None = None, heartbeat=None) -> str:
@@ -281,6 +290,10 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
                 break
             if pending.pk >= request_pk:
                 handed_on += 1
+            if getattr(pending, "more_pending", None) is False:
+                # None was pending when it finished: one accepted since then has its own message,
+                # which takes the lock once we let go (locks.acquire waits for it).
+                break
         return Decision(Outcome.ACK)
     finally:
         locks.unlock(deployment_id)

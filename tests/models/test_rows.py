@@ -66,3 +66,21 @@ def test_update_of_a_row_that_is_gone_updates_nothing():
     Deployment.objects.filter(pk=row.pk).delete()
     row.image = "x:1"
     assert rows.update(row, ["image"]) == 0
+
+
+@pytest.mark.django_db
+def test_insert_many_is_one_statement_and_gives_each_object_its_own_key_in_order():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from events_app.models import EventOutbox
+
+    objs = [EventOutbox(subject=f"s.{n}", payload=f"p{n}".encode(), msg_id=f"m/{n}") for n in range(5)]
+    with CaptureQueriesContext(connection) as queries:
+        rows.insert_many(objs)
+    assert len(queries.captured_queries) == 1
+    assert len({o.pk for o in objs}) == 5
+    for n, obj in enumerate(objs):
+        stored = EventOutbox.objects.get(pk=obj.pk)
+        assert (stored.subject, bytes(stored.payload), stored.msg_id) == (f"s.{n}", f"p{n}".encode(), f"m/{n}")
+    assert rows.insert_many([]) == []
