@@ -12,6 +12,11 @@ list):
 - `update(obj, fields)`: those fields (plus an auto_now field such as updated_at) of the row with
   `obj`'s primary key; returns the number of rows updated.
 
+`columns(model, alias)` is the column list for a plain SELECT of a model's rows. Statements are
+prepared on the server after a few runs (DATABASE_PREPARE_THRESHOLD), and a prepared `SELECT *`
+fails ("cached plan must not change result type") once a migration adds a column while the
+process runs; naming the columns this code knows keeps those statements valid.
+
 What they leave out, and why it does not matter where they are used: model signals (no
 pre_save/post_save receiver exists in this project), `full_clean` (create() does not run it
 either), and database defaults or generated fields (no model has one; `_fields` refuses them).
@@ -24,6 +29,14 @@ from __future__ import annotations
 from functools import lru_cache
 
 from django.db import connection, models
+
+
+@lru_cache(maxsize=None)
+def columns(model: type[models.Model], alias: str = "") -> str:
+    """'"alias"."col", ...' for every concrete field of `model` (for SELECT lists of raw queries)."""
+    quote = connection.ops.quote_name
+    prefix = f"{quote(alias)}." if alias else ""
+    return ", ".join(f"{prefix}{quote(f.column)}" for f in model._meta.concrete_fields)
 
 
 @lru_cache(maxsize=None)

@@ -45,7 +45,7 @@ from deployments_app.operations import (
 )
 from deployments_app.sync import deployment_mark_gone, deployment_sync
 from events_app import emit as events
-from k8sdm import backoff
+from k8sdm import backoff, rows
 from requests_app import metrics
 from requests_app.models import DeploymentRequest, RequestAction, RequestStatus
 from requests_app.revisions import revision_record
@@ -275,7 +275,7 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
     try:
         while not handed_on or (handed_on <= HAND_ON_LIMIT and not (stop is not None and stop.is_set())):
             pending = next(iter(DeploymentRequest.objects.raw(
-                f"SELECT r.*, u.user_external_id AS owner_external_id FROM {_TABLE} r "
+                f"SELECT {rows.columns(DeploymentRequest, 'r')}, u.user_external_id AS owner_external_id FROM {_TABLE} r "
                 f"JOIN {User._meta.db_table} u ON u.id = r.user_id "
                 f"WHERE r.deployment_id = %s AND r.status = %s ORDER BY r.id LIMIT 1",
                 [deployment_id, RequestStatus.CREATED],

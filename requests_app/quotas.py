@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db.models import Count, Sum
 
 from deployments_app.models import Deployment, DeploymentStatus
+from k8sdm import rows
 from users_app.models import User, UserPolicy
 from users_app.policy import check_limit, container_ask, policy_check
 
@@ -24,7 +25,7 @@ TOTAL_LIMITS = ("max_deployments", "max_replicas_total", "max_cpu_total", "max_m
 
 # The user's row locked, and their policy row if they have one (all NULL, pk included, if not).
 _LOCK_AND_POLICY = (
-    f"SELECT p.* FROM {User._meta.db_table} u LEFT JOIN {UserPolicy._meta.db_table} p ON p.user_id = u.id "
+    f"SELECT {rows.columns(UserPolicy, 'p')} FROM {User._meta.db_table} u LEFT JOIN {UserPolicy._meta.db_table} p ON p.user_id = u.id "
     f"WHERE u.id = %s FOR UPDATE OF u"
 )
 

@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from deployments_app.config import DeploymentConfig
 from deployments_app.models import Deployment, DeploymentHealth, DeploymentStatus
+from k8sdm import rows
 from k8sdm.errors import DomainError
 from k8sdm.runtime import POSTGRES, db_hygiene
 from requests_app.models import DeploymentRequest, RequestStatus, Revision, RolloutState
@@ -104,7 +105,7 @@ WAITING_COLUMNS = (
     f"EXISTS (SELECT 1 FROM {Revision._meta.db_table} v WHERE v.deployment_id = d.id "
     f"AND v.completed_at IS NULL) AS has_uncompleted"
 )
-_OBSERVE_SQL = f"SELECT d.*, {WAITING_COLUMNS} FROM {Deployment._meta.db_table} d WHERE "
+_OBSERVE_SQL = f"SELECT {rows.columns(Deployment, 'd')}, {WAITING_COLUMNS} FROM {Deployment._meta.db_table} d WHERE "
 
 
 def _observe(where: str, params: list) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from k8sdm import rows
 from users_app.models import ApiToken, Refusal, User
 
 
@@ -13,7 +14,7 @@ def user_get_by_external_id(*, external_id: str) -> User | None:
     return next(iter(User.objects.raw(_BY_EXTERNAL_ID, [external_id])), None)
 
 
-_BY_EXTERNAL_ID = f"SELECT * FROM {User._meta.db_table} WHERE user_external_id = %s"
+_BY_EXTERNAL_ID = f"SELECT {rows.columns(User)} FROM {User._meta.db_table} WHERE user_external_id = %s"
 
 
 def token_find_live(*, digest: str) -> ApiToken | None:
