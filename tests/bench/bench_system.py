@@ -460,6 +460,10 @@ def main() -> None:
     print(f"\nCreates with {large:,} deployments present:\n{HEADER}")
     start_rates = [r for r in rates if r >= best(creates) / 2] or rates
     large_steps = search(stack, api, "create", "create", start_rates, seconds, "l", syncs=False)
+    print("  CPU ms per accepted request, by process: the same steps")
+    for step in large_steps:
+        print(f"  {step.label:<8}{step.rate:>8.0f} " + "".join(f"{step.cpu_ms.get(n, 0):9.2f}" for n in PROCESSES)
+              + f"{sum(step.cpu_ms.values()):10.2f}")
 
     sustained, sustained_mix, sustained_large = best(creates), best(mix), best(large_steps)
     print("\nSummary (sustained: api accepts >= 95% of the offered rate, backlog < 1 s of load, 202->SUCCESS p99 < 1 s):")
