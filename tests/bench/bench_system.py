@@ -307,7 +307,25 @@ def seed(stack: BenchStack, start: int, count: int) -> float:
             published_at=now, started_at=now, finished_at=now,
         ) for d in deployments
     ], batch_size=5000)
+    settle_after_bulk_load()
     return time.monotonic() - started
+
+
+def settle_after_bulk_load() -> None:
+    """VACUUM (ANALYZE) the tables just bulk-loaded and CHECKPOINT, as after any bulk load: else
+    autovacuum and the checkpoint of the load's WAL run during the next step and bill it (the
+    first step with 10,000 deployments present measured 24 ms of Postgres CPU per create, the
+    next one 9)."""
+    from django.db import connection
+
+    from deployments_app.models import Deployment
+    from requests_app.models import DeploymentRequest
+    from users_app.models import User
+
+    with connection.cursor() as cursor:
+        for model in (User, Deployment, DeploymentRequest):
+            cursor.execute(f"VACUUM (ANALYZE) {model._meta.db_table}")
+        cursor.execute("CHECKPOINT")
 
 
 def config_of(name: str):
