@@ -220,7 +220,8 @@ class Stack:
 
 
 _ZERO = {"text": "", "character varying": "", "integer": 0, "bigint": 0, "smallint": 0, "boolean": False,
-         "jsonb": "{}", "timestamp with time zone": "2025-01-01 00:00:00+00", "double precision": 0.0}
+         "jsonb": "{}", "timestamp with time zone": "2025-01-01 00:00:00+00", "double precision": 0.0,
+         "numeric": 0}
 
 
 def _filled(conn, table: str, values: dict) -> dict:
