@@ -32,7 +32,8 @@ def asks_of(config: dict) -> dict:
     return {"ask_replicas": replicas, "ask_cpu": ask["cpu"] * replicas, "ask_memory": ask["memory"] * replicas}
 
 
-_LOCK_BY_IDENTIFIER = f"SELECT {rows.columns(Deployment)} FROM {Deployment._meta.db_table} WHERE identifier = %s FOR UPDATE"
+_LOCK_BY_IDENTIFIER = (f"SELECT {rows.columns(Deployment)} FROM {Deployment._meta.db_table} "
+                       f"WHERE identifier = %s FOR UPDATE")
 
 
 def deployment_initiate(*, owner: User, config: dict) -> Deployment:

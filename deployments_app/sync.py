@@ -182,8 +182,8 @@ def deployment_sync(*, namespace: str, name: str, live: dict | None,
     same statement as the row, under the caller's lock; they are attributes of the returned row,
     so a caller that acts on the row afterwards needs no query of its own."""
     row = next(iter(Deployment.objects.raw(
-        f"SELECT {rows.columns(Deployment, 'd')}, u.user_external_id AS owner_external_id{', ' + also_select if also_select else ''} "
-        f"FROM {Deployment._meta.db_table} d "
+        f"SELECT {rows.columns(Deployment, 'd')}, u.user_external_id AS owner_external_id"
+        f"{', ' + also_select if also_select else ''} FROM {Deployment._meta.db_table} d "
         f"JOIN {User._meta.db_table} u ON u.id = d.owner_id WHERE d.identifier = %s AND d.namespace = %s",
         [name, namespace],
     )), None)

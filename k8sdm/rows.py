@@ -40,16 +40,22 @@ def columns(model: type[models.Model], alias: str = "") -> str:
 
 
 @lru_cache(maxsize=None)
-def _insert_plan(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
+def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     meta = model._meta
     fields = tuple(f for f in meta.local_concrete_fields if f is not meta.auto_field)
     for field in fields:
         if field.generated or field.has_db_default():
             raise TypeError(f"{model.__name__}.{field.name}: k8sdm.rows does not handle database defaults")
-    quote = connection.ops.quote_name
-    sql = (f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}")
-    return sql, fields
+    return fields
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(model: type[models.Model], count: int) -> str:
+    """INSERT of `count` rows of `model`, returning their primary keys."""
+    fields, quote = _insert_fields(model), connection.ops.quote_name
+    one = f"({', '.join(['%s'] * len(fields))})"
+    return (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+            f"VALUES {', '.join([one] * count)} RETURNING {quote(model._meta.pk.column)}")
 
 
 @lru_cache(maxsize=None)
@@ -63,14 +69,6 @@ def _update_plan(model: type[models.Model], names: tuple[str, ...]) -> tuple[str
     return sql, tuple(fields)
 
 
-@lru_cache(maxsize=256)
-def _insert_many_sql(model: type[models.Model], count: int) -> str:
-    sql, fields = _insert_plan(model)
-    head, _, tail = sql.partition(" VALUES ")
-    one = tail.partition(" RETURNING ")[0]
-    return f"{head} VALUES {', '.join([one] * count)} RETURNING {tail.partition(' RETURNING ')[2]}"
-
-
 def insert(obj: models.Model) -> models.Model:
     """INSERT `obj` (whose primary key is unset); returns it with its primary key."""
     return insert_many([obj])[0]
@@ -82,10 +80,10 @@ def insert_many(objs: list[models.Model]) -> list[models.Model]:
     if not objs:
         return objs
     model = type(objs[0])
-    _, fields = _insert_plan(model)
-    values = [field.get_db_prep_save(field.pre_save(obj, True), connection) for obj in objs for field in fields]
+    values = [field.get_db_prep_save(field.pre_save(obj, True), connection)
+              for obj in objs for field in _insert_fields(model)]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_many_sql(model, len(objs)), values)
+        cursor.execute(_insert_sql(model, len(objs)), values)
         for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
             obj.pk = pk
             obj._state.adding = False

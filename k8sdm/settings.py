@@ -100,7 +100,8 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_
 # in Python, and a statement run DATABASE_PREPARE_THRESHOLD times on a connection prepared on the
 # server (parsed and planned once). Both off behind a pooler in transaction mode (PgBouncer
 # without max_prepared_statements): set DATABASE_PREPARE_THRESHOLD= (empty) there.
-DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
+DATABASES["default"]["OPTIONS"].setdefault("server_side_binding",
+                                           env.bool("DATABASE_SERVER_SIDE_BINDING", default=True))
 _prepare = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
 DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", int(_prepare) if _prepare.strip() else None)
 

@@ -275,7 +275,8 @@ def handle_apply(request_pk: int, *, stop: threading.Event | None = None, heartb
     try:
         while not handed_on or (handed_on <= HAND_ON_LIMIT and not (stop is not None and stop.is_set())):
             pending = next(iter(DeploymentRequest.objects.raw(
-                f"SELECT {rows.columns(DeploymentRequest, 'r')}, u.user_external_id AS owner_external_id FROM {_TABLE} r "
+                f"SELECT {rows.columns(DeploymentRequest, 'r')}, u.user_external_id AS owner_external_id "
+                f"FROM {_TABLE} r "
                 f"JOIN {User._meta.db_table} u ON u.id = r.user_id "
                 f"WHERE r.deployment_id = %s AND r.status = %s ORDER BY r.id LIMIT 1",
                 [deployment_id, RequestStatus.CREATED],

@@ -25,7 +25,8 @@ TOTAL_LIMITS = ("max_deployments", "max_replicas_total", "max_cpu_total", "max_m
 
 # The user's row locked, and their policy row if they have one (all NULL, pk included, if not).
 _LOCK_AND_POLICY = (
-    f"SELECT {rows.columns(UserPolicy, 'p')} FROM {User._meta.db_table} u LEFT JOIN {UserPolicy._meta.db_table} p ON p.user_id = u.id "
+    f"SELECT {rows.columns(UserPolicy, 'p')} FROM {User._meta.db_table} u "
+    f"LEFT JOIN {UserPolicy._meta.db_table} p ON p.user_id = u.id "
     f"WHERE u.id = %s FOR UPDATE OF u"
 )
 

@@ -4,8 +4,9 @@ A request that carried `wait` starts with rollout PENDING. When the worker appli
 (requests_app/processing.py) it stores the Deployment's new metadata.generation and a deadline
 (now + timeout_seconds: the budget starts when the change reaches the cluster, not while it waits
 in the queue). From then on nothing waits: `rollouts_observe` judges the pending rollouts of a
-deployment against its row, which the sync keeps current. It runs after every sync message the
-worker handles for that deployment (requests_app/worker.py) and on the worker's timer
+deployment against its row, which the sync keeps current. It runs after every apply and every
+sync that wrote the row, on the row that sync read with `WAITING_COLUMNS` (`rollouts_observe_row`:
+no query when nothing waits; requests_app/processing.py, worker.py), and on the worker's timer
 (`RolloutTimer`, every K8SDM_ROLLOUT_SCAN_SECONDS, over all pending rollouts), so a rollout whose
 worker died is finished by any other worker, or by the next one to start.
 
@@ -137,11 +138,6 @@ def rollouts_observe_row(deployment: Deployment) -> int:
 def rollouts_observe(*, deployment_id: int) -> int:
     """Judge every applied, pending rollout of one deployment; returns how many ended."""
     return _observe("d.id = %s", [deployment_id])
-
-
-def rollouts_observe_key(*, namespace: str, name: str) -> int:
-    """`rollouts_observe` for the deployment namespace/name (after a sync of it)."""
-    return _observe("d.identifier = %s AND d.namespace = %s", [name, namespace])
 
 
 def rollouts_scan() -> int:

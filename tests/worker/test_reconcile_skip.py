@@ -43,18 +43,18 @@ def test_a_version_already_recorded_is_not_read_again(cluster):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_after_a_sync_a_deployment_with_no_pending_rollout_and_no_open_revision_costs_one_query():
-    """The worker judges rollouts after every sync that wrote something; with nothing waiting
+def test_judging_a_deployment_with_no_pending_rollout_and_no_open_revision_costs_one_query():
+    """The rollout timer's check of one deployment (`rollouts_observe`); with nothing waiting
     (the common case) that is one SELECT with two EXISTS, not a read of the row, its revisions
-    and its requests."""
+    and its requests. After a sync the worker needs not even that (the test below)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from requests_app.rollouts import rollouts_observe_key
+    from requests_app.rollouts import rollouts_observe
 
-    DeploymentFactory(identifier="quiet", namespace="default")
+    quiet = DeploymentFactory(identifier="quiet", namespace="default")
     with CaptureQueriesContext(connection) as queries:
-        assert rollouts_observe_key(namespace="default", name="quiet") == 0
+        assert rollouts_observe(deployment_id=quiet.pk) == 0
     assert len(queries.captured_queries) == 1, [q["sql"] for q in queries.captured_queries]
     assert queries.captured_queries[0]["sql"].count("EXISTS") == 2
 
